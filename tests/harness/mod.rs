@@ -1,0 +1,454 @@
+//! Shared helpers for the end-to-end tests: throwaway network namespaces, a
+//! runner for the built plugin binaries, and parsers for what they print.
+//!
+//! Every test file does `mod harness;`. The plugin binaries must be built
+//! first (`cargo build --workspace`; scripts/test.sh does it). Tests need
+//! root; without it they fail and say so, they never skip.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+/// Fail loudly (not skip) when the tests cannot do their job.
+pub fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        });
+    assert_eq!(
+        uid.as_deref(),
+        Some("0"),
+        "the end-to-end tests create network namespaces and need root"
+    );
+}
+
+/// A name unique across parallel tests and concurrent test runs.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Directory holding the built plugins: `CNI_TEST_BIN_DIR`, or the cargo
+/// target directory this test binary was built into.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CNI_TEST_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+pub fn plugin_path(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "plugin binary {} not found: run `cargo build --workspace` first",
+        p.display()
+    );
+    p
+}
+
+/// A named network namespace (`ip netns add`), deleted on drop, also when
+/// the test fails.
+pub struct Netns {
+    name: String,
+    path: PathBuf,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Netns {
+        require_root();
+        let name = unique(prefix);
+        run_ok("ip", &["netns", "add", &name]);
+        let path = PathBuf::from(format!("/run/netns/{name}"));
+        Netns { name, path }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    /// `ip -n <ns> <args>`, which must succeed; its stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run_ok("ip", &all)
+    }
+
+    /// `ip -j -n <ns> <args>`, parsed.
+    pub fn ip_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["-j"];
+        all.extend_from_slice(args);
+        let out = self.ip(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
+    }
+
+    /// The `flags` of a link, as `ip -j link show` reports them.
+    pub fn link_flags(&self, dev: &str) -> Vec<String> {
+        let v = self.ip_json(&["link", "show", "dev", dev]);
+        v[0]["flags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn link_is_up(&self, dev: &str) -> bool {
+        self.link_flags(dev).iter().any(|f| f == "UP")
+    }
+
+    /// Addresses of `dev` as `a.b.c.d/len` strings.
+    pub fn addresses(&self, dev: &str) -> Vec<String> {
+        let v = self.ip_json(&["addr", "show", "dev", dev]);
+        v[0]["addr_info"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| format!("{}/{}", i["local"].as_str().unwrap_or(""), i["prefixlen"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Delete the namespace now (for "the container is gone" cases).
+    pub fn delete(&self) {
+        run_ok("ip", &["netns", "del", &self.name]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Run a command that must succeed; its stdout.
+pub fn run_ok(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One plugin invocation, built up and then run.
+#[derive(Clone)]
+pub struct Invocation {
+    plugin: PathBuf,
+    env: Vec<(String, String)>,
+    stdin: Vec<u8>,
+    /// `ulimit -v` in KiB for the plugin process.
+    memory_limit_kib: Option<u64>,
+}
+
+/// What a plugin did: exit status, stdout, stderr.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The CNI error a plugin printed.
+#[derive(Debug)]
+pub struct CniErr {
+    pub code: u64,
+    pub msg: String,
+    pub details: String,
+    pub cni_version: String,
+}
+
+impl Invocation {
+    /// `plugin` with `CNI_COMMAND=command` and a CNI_PATH of the built plugins.
+    pub fn new(plugin: &str, command: &str) -> Invocation {
+        Invocation {
+            plugin: plugin_path(plugin),
+            env: vec![
+                ("CNI_COMMAND".into(), command.into()),
+                ("CNI_PATH".into(), bin_dir().display().to_string()),
+            ],
+            stdin: Vec::new(),
+            memory_limit_kib: None,
+        }
+    }
+
+    /// An ADD/CHECK/DEL on `netns` with container ID `cid` and `eth0`.
+    pub fn attach(plugin: &str, command: &str, netns: &str, cid: &str) -> Invocation {
+        Invocation::new(plugin, command)
+            .env("CNI_NETNS", netns)
+            .env("CNI_CONTAINERID", cid)
+            .env("CNI_IFNAME", "eth0")
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Invocation {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn unset(mut self, k: &str) -> Invocation {
+        self.env.retain(|(key, _)| key != k);
+        self
+    }
+
+    pub fn stdin(mut self, v: impl Into<Vec<u8>>) -> Invocation {
+        self.stdin = v.into();
+        self
+    }
+
+    pub fn config(self, v: &Value) -> Invocation {
+        self.stdin(v.to_string())
+    }
+
+    pub fn memory_limit_kib(mut self, kib: u64) -> Invocation {
+        self.memory_limit_kib = Some(kib);
+        self
+    }
+
+    pub fn run(&self) -> Outcome {
+        let mut cmd = match self.memory_limit_kib {
+            None => Command::new(&self.plugin),
+            Some(kib) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -v {kib} && exec \"$0\""))
+                    .arg(&self.plugin);
+                c
+            }
+        };
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.plugin.display()));
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = self.stdin.clone();
+        // Write from a thread: a plugin may stop reading (and exit) early.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("wait");
+        let _ = writer.join();
+        Outcome {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Assert success and return the parsed stdout (or Null if empty).
+    pub fn ok(&self) -> Value {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "plugin failed: stdout {} stderr {}",
+            self.stdout,
+            self.stderr
+        );
+        self.assert_no_panic();
+        if self.stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&self.stdout)
+                .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        }
+    }
+
+    /// Assert a CNI error: exit status 1, the spec's error object on stdout.
+    pub fn err(&self) -> CniErr {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected exit status 1: stdout {} stderr {}",
+            self.stdout,
+            self.stderr
+        );
+        self.assert_no_panic();
+        let v: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("error output is not JSON ({e}): {:?}", self.stdout));
+        let obj = v.as_object().expect("error is an object");
+        for key in ["cniVersion", "code", "msg", "details"] {
+            assert!(obj.contains_key(key), "error JSON lacks {key}: {v}");
+        }
+        CniErr {
+            code: v["code"].as_u64().expect("numeric code"),
+            msg: v["msg"].as_str().expect("msg").to_string(),
+            details: v["details"].as_str().expect("details").to_string(),
+            cni_version: v["cniVersion"].as_str().expect("cniVersion").to_string(),
+        }
+    }
+
+    fn assert_no_panic(&self) {
+        for needle in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+            assert!(
+                !self.stderr.contains(needle),
+                "plugin panicked: {}",
+                self.stderr
+            );
+            assert!(
+                !self.stdout.contains(needle),
+                "plugin panicked: {}",
+                self.stdout
+            );
+        }
+    }
+}
+
+/// A network configuration list run the way libcni runs it: ADD and CHECK
+/// in order, DEL in reverse, each plugin's stdin derived from its object
+/// (name, cniVersion, runtimeConfig from capabilities, prevResult).
+pub struct Chain {
+    pub list: cni::ConfList,
+    pub file: PathBuf,
+}
+
+/// Where an attachment lives.
+pub struct Target<'a> {
+    pub netns: &'a str,
+    pub container_id: &'a str,
+    pub ifname: &'a str,
+    /// Capability arguments (`portMappings`, `mac`, ...).
+    pub caps: Value,
+    pub cni_args: &'a str,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(netns: &'a str, container_id: &'a str) -> Target<'a> {
+        Target {
+            netns,
+            container_id,
+            ifname: "eth0",
+            caps: Value::Object(Default::default()),
+            cni_args: "",
+        }
+    }
+}
+
+impl Chain {
+    /// Load a file from conf/.
+    pub fn load(name: &str) -> Chain {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("conf")
+            .join(name);
+        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let list =
+            cni::ConfList::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        Chain { list, file }
+    }
+
+    fn plugin_type(&self, i: usize) -> String {
+        self.list.plugins[i]["type"]
+            .as_str()
+            .expect("plugin type")
+            .to_string()
+    }
+
+    fn invoke(&self, i: usize, cmd: &str, t: &Target, prev: Option<&Value>) -> Outcome {
+        let caps = t.caps.as_object().cloned().unwrap_or_default();
+        let stdin = self.list.request(i, &caps, prev).expect("derive request");
+        let mut inv = Invocation::new(&self.plugin_type(i), cmd).config(&stdin);
+        if matches!(cmd, "ADD" | "CHECK" | "DEL") {
+            inv = inv
+                .env("CNI_CONTAINERID", t.container_id)
+                .env("CNI_IFNAME", t.ifname)
+                .env("CNI_NETNS", t.netns)
+                .env("CNI_ARGS", t.cni_args);
+        }
+        inv.run()
+    }
+
+    /// ADD through the list; the final result, or the first error.
+    pub fn add(&self, t: &Target) -> Result<Value, CniErr> {
+        let mut prev: Option<Value> = None;
+        for i in 0..self.list.plugins.len() {
+            let out = self.invoke(i, "ADD", t, prev.as_ref());
+            if out.code != Some(0) {
+                return Err(out.err());
+            }
+            prev = Some(out.ok());
+        }
+        Ok(prev.unwrap_or(Value::Null))
+    }
+
+    /// CHECK through the list with the cached result.
+    pub fn check(&self, t: &Target, result: &Value) -> Result<(), CniErr> {
+        for i in 0..self.list.plugins.len() {
+            let out = self.invoke(i, "CHECK", t, Some(result));
+            if out.code != Some(0) {
+                return Err(out.err());
+            }
+        }
+        Ok(())
+    }
+
+    /// DEL through the list in reverse, with the cached result if any.
+    pub fn del(&self, t: &Target, result: Option<&Value>) -> Result<(), CniErr> {
+        for i in (0..self.list.plugins.len()).rev() {
+            let out = self.invoke(i, "DEL", t, result);
+            if out.code != Some(0) {
+                return Err(out.err());
+            }
+        }
+        Ok(())
+    }
+
+    /// STATUS (list order) or GC (every plugin) for the whole network.
+    pub fn network_verb(&self, cmd: &str, valid: Option<&Value>) -> Result<(), CniErr> {
+        for i in 0..self.list.plugins.len() {
+            let caps = serde_json::Map::new();
+            let mut stdin = self.list.request(i, &caps, None).expect("derive request");
+            if let Some(v) = valid {
+                stdin["cni.dev/valid-attachments"] = v.clone();
+                stdin["cni.dev/attachments"] = v.clone();
+            }
+            let out = Invocation::new(&self.plugin_type(i), cmd)
+                .config(&stdin)
+                .run();
+            if out.code != Some(0) {
+                return Err(out.err());
+            }
+        }
+        Ok(())
+    }
+}
