@@ -1,0 +1,57 @@
+# Shared by the scripts in this directory: source it, do not run it.
+# Each helper installs what is missing and says what it is doing.
+
+die() { echo "error: $*" >&2; exit 1; }
+
+need_root() {
+    [ "$(id -u)" = 0 ] || die "run this as root: it creates network namespaces, links and firewall rules"
+}
+
+# ensure_packages PKG...: install the Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "== installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+# The minimum Rust: edition 2024 and std::fs::File::lock.
+RUST_MIN=1.89
+
+ensure_rust() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! command -v cargo >/dev/null 2>&1 || ! rust_new_enough; then
+        if command -v rustup >/dev/null 2>&1; then
+            echo "== installing the stable Rust toolchain with rustup"
+            rustup toolchain install stable --profile minimal -c rustfmt,clippy >/dev/null
+            rustup default stable >/dev/null
+        else
+            ensure_packages curl ca-certificates
+            echo "== installing Rust with rustup (https://rustup.rs)"
+            curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy >/dev/null \
+                || die "could not install Rust >= $RUST_MIN; install it (https://rustup.rs) and run again"
+        fi
+        rust_new_enough || die "Rust >= $RUST_MIN is needed, found $(rustc --version 2>/dev/null)"
+    fi
+    ensure_packages gcc libc6-dev
+}
+
+ensure_rust_tools() {
+    for c in rustfmt clippy; do
+        if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            command -v rustup >/dev/null 2>&1 || die "cargo $c is missing and there is no rustup to add it"
+            rustup component add "$c" >/dev/null
+        fi
+    done
+}
+
+rust_new_enough() {
+    local v
+    v=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
+    [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -n1)" = "$RUST_MIN" ]
+}

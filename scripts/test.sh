@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, unit tests and end-to-end tests
+# (real network namespaces, so as root). Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+need_root
+ensure_packages iproute2 util-linux
+ensure_rust
+ensure_rust_tools
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build (the end-to-end tests run the built plugins)"
+cargo build --workspace --locked
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== all tests passed"
