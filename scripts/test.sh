@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_root
-ensure_packages iproute2 util-linux
+ensure_packages iproute2 util-linux containernetworking-plugins
 ensure_rust
 ensure_rust_tools
 

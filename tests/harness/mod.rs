@@ -452,3 +452,49 @@ impl Chain {
         Ok(())
     }
 }
+
+/// A scratch directory under /tmp, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(prefix));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn str(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A plugin from the reference Go suite (Debian's containernetworking-plugins).
+/// The interop tests need it; without it they fail and say how to get it.
+pub fn reference_plugin(name: &str) -> PathBuf {
+    let p = PathBuf::from("/usr/lib/cni").join(name);
+    assert!(
+        p.is_file(),
+        "reference plugin {} missing: apt-get install containernetworking-plugins (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+impl Invocation {
+    /// The same invocation, run by another binary (e.g. the reference plugin).
+    pub fn with_binary(mut self, path: PathBuf) -> Invocation {
+        self.plugin = path;
+        self
+    }
+}

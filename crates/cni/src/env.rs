@@ -199,13 +199,24 @@ pub fn is_valid_name(s: &str) -> bool {
     bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// The reference's container ID rule (missing: code 3; bad characters: 4).
+/// The longest container ID accepted. The reference sets no limit, but IDs
+/// end up in file names (and runtimes use 64 characters or fewer).
+pub const MAX_CONTAINER_ID_LEN: usize = 255;
+
+/// The reference's container ID rule (missing: code 3; bad characters: 4),
+/// plus a length limit.
 pub fn validate_container_id(id: &str) -> Result<(), CniError> {
     if id.is_empty() {
         return Err(CniError::new(
             Code::UNKNOWN_CONTAINER,
             "missing containerID",
         ));
+    }
+    if id.len() > MAX_CONTAINER_ID_LEN {
+        return Err(CniError::invalid_env(format!(
+            "CNI_CONTAINERID: container ID is {} bytes long; at most {MAX_CONTAINER_ID_LEN} are accepted",
+            id.len()
+        )));
     }
     if !is_valid_name(id) {
         return Err(
@@ -427,6 +438,10 @@ mod tests {
             validate_container_id("").unwrap_err().code,
             Code::UNKNOWN_CONTAINER
         );
+        assert!(validate_container_id(&"a".repeat(255)).is_ok());
+        let e = validate_container_id(&"a".repeat(300)).unwrap_err();
+        assert_eq!(e.code, Code::INVALID_ENV);
+        assert!(e.msg.contains("300 bytes"), "{}", e.msg);
     }
 
     #[test]

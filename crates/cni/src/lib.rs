@@ -28,8 +28,8 @@ mod version;
 pub use args::{CniArgs, KnownArgs};
 pub use config::{ConfList, GcAttachment, IpamConf, NetConf};
 pub use env::{
-    Command, Env, EnvError, MAX_IFNAME_LEN, is_valid_name, validate_container_id, validate_ifname,
-    validate_network_name,
+    Command, Env, EnvError, MAX_CONTAINER_ID_LEN, MAX_IFNAME_LEN, is_valid_name,
+    validate_container_id, validate_ifname, validate_network_name,
 };
 pub use error::{CniError, Code, Context};
 pub use result::{Dns, Interface, IpConfig, Route, Success, parse_cidr, serde_ip};
