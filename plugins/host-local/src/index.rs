@@ -27,7 +27,6 @@
 //! a "free" address is only taken by an exclusive create.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -396,7 +395,9 @@ impl Index {
             let _ = fs::remove_file(root.join("stamp"));
             return;
         }
-        let _ = fs::remove_file(root.join("stamp"));
+        // The directory's new mtime goes first: until the stamp below is
+        // written, the old stamp no longer matches, so a crash half way
+        // through only costs a rebuild.
         let now = SystemTime::now();
         if dir_handle.set_modified(now).is_err() {
             return;
@@ -538,14 +539,20 @@ fn write_bitmap(map: &Bitmap, old_stamp: i128, new_stamp: i128) -> std::io::Resu
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = OpenOptions::new()
+/// Replace a small file's content in place: cheaper than truncating it to
+/// nothing and growing it again, which frees and reallocates its block.
+pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let f = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(false)
         .mode(0o600)
         .open(path)?;
-    f.write_all(bytes)
+    f.write_all_at(bytes, 0)?;
+    if f.metadata()?.len() != bytes.len() as u64 {
+        f.set_len(bytes.len() as u64)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

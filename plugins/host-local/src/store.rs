@@ -8,8 +8,11 @@
 //!
 //! Records written by the reference before interface names existed hold only
 //! the container ID; they are still matched. A record is never half written:
-//! it is written under a temporary name and hard-linked into place, which
-//! also makes the reservation exclusive (`EEXIST` = taken).
+//! it is written to an unnamed file (`O_TMPFILE`) and then linked into place,
+//! which also makes the reservation exclusive (`EEXIST` = taken) and leaves
+//! nothing behind if the process is killed. Filesystems without `O_TMPFILE`
+//! get a named temporary file instead, and those without hard links an
+//! exclusive create.
 //!
 //! The reference finds a container's records by reading every file. Here an
 //! index answers that in O(1) (see [`crate::index`]); it is a cache, checked
@@ -24,6 +27,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use cni::CniError;
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 
 use crate::config::Location;
 use crate::index::Index;
@@ -119,6 +124,10 @@ pub struct Store {
     index: Index,
     /// The directory was changed by this process (the index must be re-stamped).
     changed: bool,
+    /// A record already written to an unnamed file, for this content.
+    unnamed: Option<(File, String)>,
+    /// The filesystem has no O_TMPFILE (or cannot link one).
+    no_tmpfile: bool,
     /// A record already written under a temporary name, for this content.
     tmp: Option<(PathBuf, String)>,
     tmp_seq: u32,
@@ -163,6 +172,8 @@ impl Store {
             _lock: lock,
             index,
             changed: false,
+            unnamed: None,
+            no_tmpfile: false,
             tmp: None,
             tmp_seq: 0,
             finished: false,
@@ -276,31 +287,105 @@ impl Store {
     /// Take `ip` for `owner` if no one holds it. Never leaves a partial
     /// record behind.
     pub fn reserve(&mut self, ip: IpAddr, owner: &Owner) -> Result<bool, CniError> {
+        let target = self.path_of(ip);
+        let taken = match self.reserve_unnamed(ip, owner, &target)? {
+            Some(taken) => taken,
+            None => self.reserve_named(ip, owner, &target)?,
+        };
+        if taken {
+            self.changed = true;
+            self.index.add(ip, owner);
+        } else {
+            self.index.mark_used(ip);
+        }
+        Ok(taken)
+    }
+
+    /// Write the record to an unnamed file and link it into place. `None`
+    /// when the filesystem cannot do that.
+    fn reserve_unnamed(
+        &mut self,
+        ip: IpAddr,
+        owner: &Owner,
+        target: &Path,
+    ) -> Result<Option<bool>, CniError> {
+        if self.no_tmpfile {
+            return Ok(None);
+        }
+        let content = owner.record();
+        let file = match &self.unnamed {
+            Some((f, c)) if *c == content => f,
+            _ => {
+                let opened = OpenOptions::new()
+                    .write(true)
+                    .custom_flags(nix::libc::O_TMPFILE)
+                    .mode(0o600)
+                    .open(&self.dir)
+                    .and_then(|mut f| f.write_all(content.as_bytes()).map(|()| f));
+                match opened {
+                    Ok(f) => &self.unnamed.insert((f, content)).0,
+                    Err(e) if matches!(e.raw_os_error(), Some(21 | 22 | 95)) => {
+                        // EISDIR/EINVAL (kernel or filesystem without
+                        // O_TMPFILE), EOPNOTSUPP.
+                        self.no_tmpfile = true;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(io_err("create record", target, e)),
+                }
+            }
+        };
+        let name = ip.to_string();
+        let linked = nix::unistd::linkat(
+            file,
+            "",
+            &self.dir_handle,
+            name.as_str(),
+            AtFlags::AT_EMPTY_PATH,
+        );
+        match linked {
+            Ok(()) => {
+                // That inode is the record now; the next one needs its own.
+                self.unnamed = None;
+                Ok(Some(true))
+            }
+            Err(Errno::EEXIST) => Ok(Some(false)),
+            Err(
+                Errno::EPERM | Errno::ENOENT | Errno::EOPNOTSUPP | Errno::EXDEV | Errno::EMLINK,
+            ) => {
+                self.no_tmpfile = true;
+                self.unnamed = None;
+                Ok(None)
+            }
+            Err(e) => Err(io_err("reserve", target, e.into())),
+        }
+    }
+
+    /// Write the record under a temporary name and hard-link it into place.
+    fn reserve_named(
+        &mut self,
+        ip: IpAddr,
+        owner: &Owner,
+        target: &Path,
+    ) -> Result<bool, CniError> {
         let content = owner.record();
         let tmp = match &self.tmp {
             Some((path, c)) if *c == content => path.clone(),
             _ => self.write_tmp(&content)?,
         };
-        let target = self.path_of(ip);
-        match fs::hard_link(&tmp, &target) {
+        match fs::hard_link(&tmp, target) {
             Ok(()) => {
                 // The temporary name now shares the record's inode: drop it,
                 // so the next reservation gets a file of its own.
                 let _ = fs::remove_file(&tmp);
                 self.tmp = None;
-                self.changed = true;
-                self.index.add(ip, owner);
                 Ok(true)
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                self.index.mark_used(ip);
-                Ok(false)
-            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
             // Filesystems without hard links: exclusive create, then write.
             Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 31 | 95)) => {
-                self.reserve_excl(ip, owner, &target)
+                self.reserve_excl(ip, owner, target)
             }
-            Err(e) => Err(io_err("reserve", &target, e)),
+            Err(e) => Err(io_err("reserve", target, e)),
         }
     }
 
@@ -382,30 +467,13 @@ impl Store {
         s.trim().parse::<IpAddr>().ok().map(canonical)
     }
 
-    /// Record the round-robin cursor; written whole (temporary + rename).
+    /// Record the round-robin cursor, rewriting the file in place as the
+    /// reference does (a file torn by a kill only restarts round robin).
     pub fn set_last_reserved(&mut self, set: usize, ip: IpAddr) -> Result<(), CniError> {
         let target = self.dir.join(format!("{LAST_RESERVED_PREFIX}{set}"));
-        self.tmp_seq += 1;
-        let tmp = self.dir.join(format!(
-            "{TMP_PREFIX}{}-{}",
-            std::process::id(),
-            self.tmp_seq
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(ip.to_string().as_bytes())?;
-            fs::rename(&tmp, &target)
-        };
         self.changed = true;
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_err("write", &target, e)
-        })
+        crate::index::write_file(&target, ip.to_string().as_bytes())
+            .map_err(|e| io_err("write", &target, e))
     }
 
     /// The addresses of `set` that are in use, counted from the directory
