@@ -82,6 +82,13 @@ pub struct Route {
     pub scope: Option<u8>,
 }
 
+/// Routes in configs (`ipam.routes`) have the result's shape.
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Route, D::Error> {
+        wire::WireRoute::deserialize(d).map(Route::from)
+    }
+}
+
 impl Route {
     pub fn new(dst: IpNetwork, gw: Option<IpAddr>) -> Route {
         Route {

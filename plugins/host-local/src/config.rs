@@ -31,7 +31,7 @@ pub struct IpamConf {
     pub range_end: Option<String>,
     pub gateway: Option<String>,
     pub ranges: Vec<Vec<RangeConf>>,
-    pub routes: Vec<RouteConf>,
+    pub routes: Vec<Route>,
     pub data_dir: String,
     pub resolv_conf: String,
 }
@@ -53,25 +53,6 @@ pub struct Args {
 #[serde(default)]
 pub struct ArgsCni {
     pub ips: Vec<String>,
-}
-
-/// A route in `ipam.routes`.
-#[derive(Debug, Deserialize)]
-pub struct RouteConf {
-    #[serde(deserialize_with = "cni::serde_ip::de_cidr")]
-    pub dst: ipnetwork::IpNetwork,
-    #[serde(default, deserialize_with = "cni::serde_ip::de_opt_ip")]
-    pub gw: Option<IpAddr>,
-    #[serde(default)]
-    pub mtu: u32,
-    #[serde(default)]
-    pub advmss: u32,
-    #[serde(default)]
-    pub priority: u32,
-    #[serde(default)]
-    pub table: Option<u32>,
-    #[serde(default)]
-    pub scope: Option<u8>,
 }
 
 /// Where the state lives: enough for DEL, which must work even when the
@@ -212,19 +193,7 @@ pub fn load(req: &Request<Config>) -> Result<Ipam, CniError> {
         }
     }
 
-    let routes = ipam
-        .routes
-        .iter()
-        .map(|r| Route {
-            dst: r.dst,
-            gw: r.gw,
-            mtu: r.mtu,
-            advmss: r.advmss,
-            priority: r.priority,
-            table: r.table,
-            scope: r.scope,
-        })
-        .collect();
+    let routes = ipam.routes.clone();
     let resolv_conf = (!ipam.resolv_conf.is_empty()).then(|| PathBuf::from(&ipam.resolv_conf));
     Ok(Ipam {
         location,

@@ -438,27 +438,28 @@ impl Store {
 
     /// Remove `record` if the file still says what it said.
     pub fn release(&mut self, record: &Record) -> Result<(), CniError> {
-        let path = self.path_of(record.ip);
         if self.read_record(record.ip).as_ref() == Some(&record.owner) {
-            match fs::remove_file(&path) {
-                Ok(()) => self.changed = true,
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("release", &path, e)),
-            }
+            self.unlink(record.ip)?;
         }
         self.index.forget(record.ip, &record.owner);
         Ok(())
     }
 
-    /// Remove a record whatever it says (GC of unparsable records).
+    /// Remove a record whatever it says (GC, which also removes unparsable
+    /// records).
     pub fn remove(&mut self, record: &Record) -> Result<(), CniError> {
-        let path = self.path_of(record.ip);
+        self.unlink(record.ip)?;
+        self.index.forget(record.ip, &record.owner);
+        Ok(())
+    }
+
+    fn unlink(&mut self, ip: IpAddr) -> Result<(), CniError> {
+        let path = self.path_of(ip);
         match fs::remove_file(&path) {
             Ok(()) => self.changed = true,
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("release", &path, e)),
         }
-        self.index.forget(record.ip, &record.owner);
         Ok(())
     }
 
