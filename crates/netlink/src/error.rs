@@ -41,14 +41,14 @@ impl Error {
         self.errno() == Some(Errno::EEXIST)
     }
 
-    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Error {
+    pub fn io(what: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             what: what.into(),
             source,
         }
     }
 
-    pub(crate) fn protocol(what: impl Into<String>, detail: impl Into<String>) -> Error {
+    pub fn protocol(what: impl Into<String>, detail: impl Into<String>) -> Error {
         Error::Protocol {
             what: what.into(),
             detail: detail.into(),

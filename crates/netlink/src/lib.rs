@@ -23,7 +23,7 @@ mod socket;
 pub use addr::Address;
 pub use error::Error;
 pub use link::Link;
-pub use socket::Socket;
+pub use socket::{Socket, ext_ack_message};
 
 pub use netlink_packet_route as packet;
 

@@ -207,10 +207,11 @@ impl Socket {
     }
 }
 
-/// The kernel's extended-ack error string, if the error carries one. The
+/// The kernel's extended-ack error string, if the error carries one (any
+/// netlink family; nf_tables uses it too). The
 /// payload is the echoed request (only its 16-byte header when capped, the
 /// whole request otherwise) followed by attributes.
-fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
+pub fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
     if flags & NLM_F_ACK_TLVS == 0 || payload.len() < 16 {
         return None;
     }
