@@ -89,7 +89,7 @@ pub fn parse(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-pub fn get<'a>(buf: &'a [u8], kind: u16) -> Option<&'a [u8]> {
+pub fn get(buf: &[u8], kind: u16) -> Option<&[u8]> {
     parse(buf).find(|(k, _)| *k == kind).map(|(_, v)| v)
 }
 
