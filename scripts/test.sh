@@ -18,4 +18,6 @@ echo "== cargo build (the end-to-end tests run the built plugins)"
 cargo build --workspace --locked
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== tests that need a kernel with more features, in a VM"
+scripts/vm-tests.sh
 echo "== all tests passed"

@@ -178,6 +178,14 @@ impl AsFd for NetNs {
     }
 }
 
+/// For netlink attributes that name a namespace by descriptor
+/// (`IFLA_NET_NS_FD`); valid while the `NetNs` lives.
+impl AsRawFd for NetNs {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 /// While alive, the thread is in another namespace; dropping it returns the
 /// thread to where it was.
 #[must_use = "the thread leaves the namespace when the guard drops"]
