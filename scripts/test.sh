@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_root
-ensure_packages iproute2 util-linux containernetworking-plugins
+ensure_packages iproute2 util-linux containernetworking-plugins nftables iptables iputils-ping
 ensure_rust
 ensure_rust_tools
 

@@ -137,6 +137,36 @@ impl Netns {
             .unwrap_or_default()
     }
 
+    /// Run a program inside the namespace (`ip netns exec`).
+    pub fn exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("ip netns exec {args:?}: {e}"))
+    }
+
+    /// One echo request to `addr`, one second to answer.
+    pub fn ping_once(&self, addr: &str) -> bool {
+        self.exec(&["ping", "-c1", "-W1", "-q", addr])
+            .status
+            .success()
+    }
+
+    /// Whether `addr` answers within a few seconds (IPv6 addresses on the
+    /// way may still be finishing duplicate address detection).
+    pub fn ping(&self, addr: &str) -> bool {
+        (0..6).any(|_| self.ping_once(addr))
+    }
+
+    /// A sysctl's value inside the namespace (`net.ipv4.ip_forward`).
+    pub fn sysctl(&self, key: &str) -> String {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let out = self.exec(&["cat", &path]);
+        assert!(out.status.success(), "read {path} in {}", self.name);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Delete the namespace now (for "the container is gone" cases).
     pub fn delete(&self) {
         run_ok("ip", &["netns", "del", &self.name]);
@@ -150,6 +180,14 @@ impl Drop for Netns {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// `ip -j <args>` in the host namespace, parsed.
+pub fn host_ip_json(args: &[&str]) -> Value {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    let out = run_ok("ip", &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
 }
 
 /// Run a command that must succeed; its stdout.

@@ -69,7 +69,9 @@ fn ensure_bridge(host: &mut Socket, s: &Settings) -> Result<(Link, bool), CniErr
         Ok(()) => true,
         Err(e) if e.is_exists() => false,
         Err(e) => {
-            return Err(CniError::from(e).context(format!("failed to create bridge {:?}", s.bridge)));
+            return Err(
+                CniError::from(e).context(format!("failed to create bridge {:?}", s.bridge))
+            );
         }
     };
     let br = host.require_link(&s.bridge)?;
@@ -218,8 +220,14 @@ fn ensure_addr(host: &mut Socket, link: &Link, gw: IpNetwork, force: bool) -> Re
             );
         }
     }
-    host.set_mac(link, &link.mac)
-        .map_err(|e| CniError::from(e).context("could not set bridge's mac"))?;
+    // Pin the MAC the link has now (a bridge takes its lowest port's MAC
+    // and, without ports, an all-zero one; fetched before our port joined,
+    // it may be stale), so it stops changing as ports come and go.
+    let now = host.require_link(&link.name)?;
+    if now.mac.iter().any(|&b| b != 0) {
+        host.set_mac(&now, &now.mac)
+            .map_err(|e| CniError::from(e).context("could not set bridge's mac"))?;
+    }
     Ok(())
 }
 
@@ -237,7 +245,14 @@ fn ensure_vlan_interface(
     }
     let mut same_ns = Socket::new()?;
     let port = create_veth(host, &mut same_ns, host_ns, &name, br.mtu, None)?;
-    setup_port(host, br, &port, s)?;
+    // An access port in the VLAN: no trunk, no hairpin, not isolated.
+    let access = Settings {
+        trunk: Vec::new(),
+        hairpin: false,
+        port_isolation: false,
+        ..s.clone()
+    };
+    setup_port(host, br, &port, &access)?;
     let gw_if = host.require_link(&name)?;
     host.set_link_up(&gw_if, true)?;
     Ok(host.require_link(&name)?)
