@@ -3,6 +3,7 @@
 //! in the same run, reported as medians and ratios. Never a pass/fail test.
 //!
 //! Usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
+//!        cni-bench bridge [--ours DIR] [--reference DIR] [--runs N]
 
 use std::fs;
 use std::io::Write;
@@ -17,6 +18,7 @@ struct Opts {
     ours: PathBuf,
     reference: PathBuf,
     leases: Vec<usize>,
+    runs: usize,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -28,6 +30,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         ours: exe_dir,
         reference: PathBuf::from("/usr/lib/cni"),
         leases: vec![0, 1000, 60000],
+        runs: 30,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -45,40 +48,67 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .map(|s| s.parse().map_err(|_| format!("bad lease count {s}")))
                     .collect::<Result<_, _>>()?
             }
+            "--runs" => o.runs = val()?.parse().map_err(|_| format!("bad --runs {a}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
     Ok(o)
 }
 
-/// Run a plugin once; how long the whole process took.
-fn time_plugin(bin: &Path, cmd: &str, cid: &str, stdin: &[u8]) -> Result<Duration, String> {
+/// One plugin process: how long it took, and the peak RSS (KiB) of it and
+/// the children it waited for (its IPAM plugin, iptables, ...).
+struct Run {
+    took: Duration,
+    max_rss_kib: u64,
+}
+
+/// Run a plugin once with `CNI_NETNS=netns`.
+fn run_plugin(bin: &Path, cmd: &str, cid: &str, netns: &str, stdin: &[u8]) -> Result<Run, String> {
     let start = Instant::now();
     let mut child = Command::new(bin)
         .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("CNI_COMMAND", cmd)
         .env("CNI_CONTAINERID", cid)
-        .env("CNI_NETNS", "/run/netns/cni-bench-unused")
+        .env("CNI_NETNS", netns)
         .env("CNI_IFNAME", "eth0")
         .env("CNI_PATH", bin.parent().unwrap_or(Path::new("/")))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("run {}: {e}", bin.display()))?;
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(stdin);
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    // wait4 instead of Child::wait: it also reports the resource usage.
+    // The result (well under a pipe's 64 KiB) is read afterwards.
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our unwaited child; both pointers are valid for writes.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let took = start.elapsed();
-    if !out.status.success() {
-        return Err(format!(
-            "{} {cmd} {cid} failed: {}",
-            bin.display(),
-            String::from_utf8_lossy(&out.stdout)
-        ));
+    if r != pid {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
     }
-    Ok(took)
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut o, &mut out);
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("{} {cmd} {cid} failed: {out}", bin.display()));
+    }
+    Ok(Run {
+        took,
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    })
+}
+
+/// Run a plugin once; how long the whole process took.
+fn time_plugin(bin: &Path, cmd: &str, cid: &str, stdin: &[u8]) -> Result<Duration, String> {
+    run_plugin(bin, cmd, cid, "/run/netns/cni-bench-unused", stdin).map(|r| r.took)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -260,14 +290,187 @@ fn host_local(o: &Opts) -> Result<(), String> {
     Ok(())
 }
 
+/// A network namespace for the benchmark, deleted on drop.
+struct BenchNs(String);
+
+impl BenchNs {
+    fn new(tag: &str) -> Result<BenchNs, String> {
+        let name = format!("cni-bench-{}-{tag}", std::process::id());
+        sh("ip", &["netns", "add", &name])?;
+        Ok(BenchNs(name))
+    }
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for BenchNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let st = Command::new(cmd)
+        .args(args)
+        .status()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd} {args:?} failed"))
+    }
+}
+
+/// One implementation running one bridge config: its own namespace,
+/// bridge, subnet and IPAM directory; ADD then DEL per round.
+struct BridgeCase {
+    bin: PathBuf,
+    ns: BenchNs,
+    bridge: String,
+    data: PathBuf,
+    conf: Vec<u8>,
+    adds: Vec<Run>,
+    dels: Vec<Run>,
+}
+
+impl BridgeCase {
+    fn new(bin: &Path, tag: &str, n: u8, extra: &serde_json::Value) -> Result<BridgeCase, String> {
+        let pid = std::process::id();
+        let bridge = format!("cbench{}{tag}", pid % 1000);
+        let data = std::env::temp_dir().join(format!("cni-bench-br-{pid}-{tag}"));
+        let _ = fs::remove_dir_all(&data);
+        let mut conf = json!({"cniVersion": "1.0.0", "name": format!("bench-{tag}"),
+            "type": "bridge", "bridge": bridge, "isGateway": true,
+            "ipam": {"type": "host-local", "dataDir": data,
+                     "ranges": [[{"subnet": format!("10.{}.0.0/16", 60 + n)}]]}});
+        if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        Ok(BridgeCase {
+            bin: bin.join("bridge"),
+            ns: BenchNs::new(tag)?,
+            bridge,
+            data,
+            conf: conf.to_string().into_bytes(),
+            adds: Vec::new(),
+            dels: Vec::new(),
+        })
+    }
+
+    fn round(&mut self, i: usize, measure: bool) -> Result<(), String> {
+        let cid = format!("bench-{i}");
+        let ns = self.ns.path();
+        let add = run_plugin(&self.bin, "ADD", &cid, &ns, &self.conf)?;
+        let del = run_plugin(&self.bin, "DEL", &cid, &ns, &self.conf)?;
+        if measure {
+            self.adds.push(add);
+            self.dels.push(del);
+        }
+        Ok(())
+    }
+
+    fn median(runs: &[Run]) -> Duration {
+        median(runs.iter().map(|r| r.took).collect())
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let kib = self
+            .adds
+            .iter()
+            .chain(&self.dels)
+            .map(|r| r.max_rss_kib)
+            .max()
+            .unwrap_or(0);
+        kib as f64 / 1024.0
+    }
+}
+
+impl Drop for BridgeCase {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let _ = fs::remove_dir_all(&self.data);
+    }
+}
+
+fn bridge(o: &Opts, runs: usize) -> Result<(), String> {
+    for d in [&o.ours, &o.reference] {
+        for p in ["bridge", "host-local"] {
+            if !d.join(p).is_file() {
+                return Err(format!("{} not found", d.join(p).display()));
+            }
+        }
+    }
+    println!(
+        "bridge + host-local, isGateway, one container: median whole-process time (ms) of ADD and DEL,"
+    );
+    println!(
+        "peak RSS (MiB) of the largest process of the tree (plugin, IPAM plugin, iptables, ...), {runs} runs each"
+    );
+    println!(
+        "ours: {}   reference: {}",
+        o.ours.display(),
+        o.reference.display()
+    );
+    println!();
+    println!(
+        "| config | ADD ours | ADD reference | ADD ratio | DEL ours | DEL reference | DEL ratio | peak RSS ours | peak RSS reference |"
+    );
+    println!(
+        "|--------|---------:|--------------:|----------:|---------:|--------------:|----------:|--------------:|-------------------:|"
+    );
+    let cases = [
+        ("ipMasq off", json!({})),
+        ("ipMasq on (ours: nftables)", json!({"ipMasq": true})),
+        (
+            "ipMasq on, ipMasqBackend iptables",
+            json!({"ipMasq": true, "ipMasqBackend": "iptables"}),
+        ),
+    ];
+    for (i, (label, extra)) in cases.iter().enumerate() {
+        let n = u8::try_from(i * 2).unwrap_or(0);
+        let mut a = BridgeCase::new(&o.ours, "o", n, extra)?;
+        let mut b = BridgeCase::new(&o.reference, "r", n + 1, extra)?;
+        for w in 0..2 {
+            a.round(1000 + w, false)?;
+            b.round(1000 + w, false)?;
+        }
+        for r in 0..runs {
+            a.round(r, true)?;
+            b.round(r, true)?;
+        }
+        let ratio = |x: Duration, y: Duration| format!("{:.1}x", y.as_secs_f64() / x.as_secs_f64());
+        let (aa, ba) = (BridgeCase::median(&a.adds), BridgeCase::median(&b.adds));
+        let (ad, bd) = (BridgeCase::median(&a.dels), BridgeCase::median(&b.dels));
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
+            ms(aa),
+            ms(ba),
+            ratio(aa, ba),
+            ms(ad),
+            ms(bd),
+            ratio(ad, bd),
+            a.peak_rss_mib(),
+            b.peak_rss_mib()
+        );
+    }
+    println!();
+    println!("(the reference v1.1.1 ignores ipMasqBackend: it always uses iptables)");
+    Ok(())
+}
+
+const USAGE: &str =
+    "usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
+       cni-bench bridge [--ours DIR] [--reference DIR] [--runs N]";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("host-local") => parse_opts(&args[1..]).and_then(|o| host_local(&o)),
-        _ => Err(
-            "usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]"
-                .into(),
-        ),
+        Some("bridge") => parse_opts(&args[1..]).and_then(|o| bridge(&o, o.runs)),
+        _ => Err(USAGE.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

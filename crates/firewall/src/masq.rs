@@ -118,39 +118,51 @@ fn setup_nft(owner: &Owner, ips: &[IpNetwork]) -> Result<(), nft::Error> {
         .map(|r| r.handle)
         .collect();
     let mut b = Batch::new();
-    b.add_table(Family::Inet, TABLE, Some(TABLE_COMMENT))
-        .add_chain(Family::Inet, TABLE, CHAIN, None, Some(CHAIN_COMMENT))
-        .add_chain(
+    // The shared part (table, chains, the postrouting rules) is rewritten
+    // only when it is not in place already: updating a base chain or
+    // deleting rules costs the kernel an RCU grace period per commit
+    // (about 14 ms here), adding rules does not.
+    let postrouting = sock.rules(Family::Inet, TABLE, POSTROUTING)?;
+    let in_place = postrouting.len() == 3
+        && postrouting[..2]
+            .iter()
+            .all(|r| r.verdicts == [Verdict::Return])
+        && postrouting[2].verdicts == [Verdict::Goto(CHAIN.into())];
+    if !in_place {
+        b.add_table(Family::Inet, TABLE, Some(TABLE_COMMENT))
+            .add_chain(Family::Inet, TABLE, CHAIN, None, Some(CHAIN_COMMENT))
+            .add_chain(
+                Family::Inet,
+                TABLE,
+                POSTROUTING,
+                Some(BaseChain {
+                    kind: ChainType::Nat,
+                    hook: Hook::Postrouting,
+                    priority: 100,
+                }),
+                None,
+            )
+            .flush_chain(Family::Inet, TABLE, POSTROUTING);
+        for (v4, multicast) in [(true, "224.0.0.0/4"), (false, "ff00::/8")] {
+            let mut r = nfproto(v4);
+            r.extend(ip(
+                Addr::Destination,
+                multicast
+                    .parse()
+                    .map_err(|_| nft::Error::protocol("masq", "bad constant"))?,
+                CmpOp::Eq,
+            ));
+            r.push(Expr::Verdict(Verdict::Return));
+            b.add_rule(Family::Inet, TABLE, POSTROUTING, &r, None);
+        }
+        b.add_rule(
             Family::Inet,
             TABLE,
             POSTROUTING,
-            Some(BaseChain {
-                kind: ChainType::Nat,
-                hook: Hook::Postrouting,
-                priority: 100,
-            }),
+            &[Expr::Verdict(Verdict::Goto(CHAIN.into()))],
             None,
-        )
-        .flush_chain(Family::Inet, TABLE, POSTROUTING);
-    for (v4, multicast) in [(true, "224.0.0.0/4"), (false, "ff00::/8")] {
-        let mut r = nfproto(v4);
-        r.extend(ip(
-            Addr::Destination,
-            multicast
-                .parse()
-                .map_err(|_| nft::Error::protocol("masq", "bad constant"))?,
-            CmpOp::Eq,
-        ));
-        r.push(Expr::Verdict(Verdict::Return));
-        b.add_rule(Family::Inet, TABLE, POSTROUTING, &r, None);
+        );
     }
-    b.add_rule(
-        Family::Inet,
-        TABLE,
-        POSTROUTING,
-        &[Expr::Verdict(Verdict::Goto(CHAIN.into()))],
-        None,
-    );
     for h in stale {
         b.delete_rule(Family::Inet, TABLE, CHAIN, h);
     }

@@ -38,8 +38,10 @@ pub fn setup(port: &str, mac: [u8; 6], ref_id: &str) -> Result<(), CniError> {
             .map(|r| r.handle)
             .collect();
         let mut b = Batch::new();
-        b.add_table(Family::Bridge, TABLE, None)
-            .add_chain(
+        // Re-adding an existing base chain costs the kernel an RCU grace
+        // period: only create it when missing.
+        if !sock.chain_exists(Family::Bridge, TABLE, PREROUTING)? {
+            b.add_table(Family::Bridge, TABLE, None).add_chain(
                 Family::Bridge,
                 TABLE,
                 PREROUTING,
@@ -49,8 +51,9 @@ pub fn setup(port: &str, mac: [u8; 6], ref_id: &str) -> Result<(), CniError> {
                     priority: -300,
                 }),
                 None,
-            )
-            .add_chain(Family::Bridge, TABLE, &iface, None, None)
+            );
+        }
+        b.add_chain(Family::Bridge, TABLE, &iface, None, None)
             .add_chain(Family::Bridge, TABLE, &macc, None, None)
             .flush_chain(Family::Bridge, TABLE, &iface)
             .flush_chain(Family::Bridge, TABLE, &macc);
