@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-RUN_IN_VM="$(cd .. && pwd)/shared/vmtest/run-in-vm"
-[ -x "$RUN_IN_VM" ] || die "the VM runner $RUN_IN_VM is missing: the vm_* tests cannot run"
+# The runner lives beside the checkout (../shared); CNI_VM_RUNNER overrides.
+RUN_IN_VM="${CNI_VM_RUNNER:-$(cd .. && pwd)/shared/vmtest/run-in-vm}"
+[ -x "$RUN_IN_VM" ] || die "the VM runner $RUN_IN_VM is missing (set CNI_VM_RUNNER): the vm_* tests cannot run"
 
 cargo build --workspace --locked
 # The test executables, as cargo reports them.
