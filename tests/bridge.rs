@@ -13,10 +13,11 @@ mod harness;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use harness::{
-    Chain, Invocation, Netns, Outcome, Target, TempDir, host_ip_json, reference_plugin, run_ok,
+    Chain, Invocation, Netns, Outcome, Target, TempDir, container_addrs, global_addrs,
+    host_ip_json, link_exists, merge, no_eth0, reference_plugin, result_addrs, result_ip, run_ok,
+    small_id,
 };
 use serde_json::{Value, json};
 
@@ -50,15 +51,10 @@ struct Net {
     added: RefCell<Vec<(String, String)>>,
 }
 
-fn next_id() -> u32 {
-    static N: AtomicU32 = AtomicU32::new(0);
-    (std::process::id().wrapping_mul(61) + N.fetch_add(1, Ordering::Relaxed)) & 0x3fff
-}
-
 impl Net {
     fn new() -> Net {
         harness::require_root();
-        let id = next_id();
+        let id = small_id();
         Net {
             id,
             bridge: format!("cbt{id:04x}"),
@@ -275,75 +271,6 @@ impl Outside {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-fn merge(base: &mut Value, extra: Value) {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        for (k, v) in e {
-            if v.is_null() {
-                b.remove(&k);
-            } else {
-                b.insert(k, v);
-            }
-        }
-    }
-}
-
-fn link_exists(name: &str) -> bool {
-    std::process::Command::new("ip")
-        .args(["link", "show", "dev", name])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
-
-/// `address/prefix` of every global address in an `ip -j addr` listing.
-fn global_addrs(v: &Value) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for l in v.as_array().unwrap() {
-        for a in l["addr_info"].as_array().unwrap() {
-            if a["scope"] == "global" {
-                out.insert(format!(
-                    "{}/{}",
-                    a["local"].as_str().unwrap(),
-                    a["prefixlen"]
-                ));
-            }
-        }
-    }
-    out
-}
-
-fn container_addrs(ns: &Netns, dev: &str) -> BTreeSet<String> {
-    global_addrs(&ns.ip_json(&["addr", "show", "dev", dev]))
-}
-
-fn result_addrs(r: &Value) -> BTreeSet<String> {
-    r["ips"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| i["address"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The bare address of the result's first IP of a family.
-fn result_ip(r: &Value, v6: bool) -> String {
-    r["ips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["address"].as_str().unwrap())
-        .find(|a| a.contains(':') == v6)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn host_veth(r: &Value) -> String {
     r["interfaces"][1]["name"].as_str().unwrap().to_string()
 }
@@ -424,13 +351,6 @@ fn assert_attachment_gone(net: &Net, cid: &str) {
         records.is_empty(),
         "IPAM records of {cid} left: {records:?}"
     );
-}
-
-fn no_eth0(ns: &Netns) -> bool {
-    ns.exec(&["ip", "link", "show", "dev", "eth0"])
-        .status
-        .code()
-        == Some(1)
 }
 
 // ---------------------------------------------------------------------------
@@ -903,7 +823,7 @@ fn a_vlan_on_a_kernel_without_vlan_filtering_fails_cleanly() {
 
 /// Whether this kernel can create a VLAN-filtering bridge.
 fn vlan_filtering_works() -> bool {
-    let name = format!("cbv{:04x}", next_id());
+    let name = format!("cbv{:04x}", small_id());
     let ok = std::process::Command::new("ip")
         .args([
             "link",

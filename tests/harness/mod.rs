@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -535,4 +536,91 @@ impl Invocation {
         self.plugin = path;
         self
     }
+}
+
+// ---------------------------------------------------------------------------
+// Reading results and kernel state.
+
+/// A 14-bit number unique to this process and call, for names (which
+/// have at most 15 bytes) and subnets private to one test.
+pub fn small_id() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    (std::process::id().wrapping_mul(61) + N.fetch_add(1, Ordering::Relaxed)) & 0x3fff
+}
+
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            if v.is_null() {
+                b.remove(&k);
+            } else {
+                b.insert(k, v);
+            }
+        }
+    }
+}
+
+pub fn link_exists(name: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["link", "show", "dev", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// `address/prefix` of every global address in an `ip -j addr` listing.
+pub fn global_addrs(v: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for l in v.as_array().unwrap() {
+        for a in l["addr_info"].as_array().unwrap() {
+            if a["scope"] == "global" {
+                out.insert(format!(
+                    "{}/{}",
+                    a["local"].as_str().unwrap(),
+                    a["prefixlen"]
+                ));
+            }
+        }
+    }
+    out
+}
+
+pub fn container_addrs(ns: &Netns, dev: &str) -> BTreeSet<String> {
+    global_addrs(&ns.ip_json(&["addr", "show", "dev", dev]))
+}
+
+pub fn result_addrs(r: &Value) -> BTreeSet<String> {
+    r["ips"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| i["address"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The bare address of the result's first IP of a family.
+pub fn result_ip(r: &Value, v6: bool) -> String {
+    r["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .find(|a| a.contains(':') == v6)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Whether the namespace has no `eth0`.
+pub fn no_eth0(ns: &Netns) -> bool {
+    ns.exec(&["ip", "link", "show", "dev", "eth0"])
+        .status
+        .code()
+        == Some(1)
 }
