@@ -15,7 +15,6 @@
 
 mod config;
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -40,21 +39,6 @@ struct Undo {
     spoof_ref: Option<String>,
     ipam: Option<String>,
     masq: bool,
-}
-
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        b = (t ^ std::process::id().rotate_left(16)).to_ne_bytes();
-    }
-    u32::from_ne_bytes(b)
 }
 
 fn ref_id(at_container: &str, ifname: &str) -> String {
@@ -110,7 +94,7 @@ fn create_veth(
         )));
     }
     for _ in 0..10 {
-        let name = format!("veth{:08x}", random_u32());
+        let name = iface::random_name("veth");
         let link = NewLink::veth(ifname, &name, Some(host_ns.as_raw_fd()), mtu, None)
             .mtu(mtu)
             .mac(mac);
@@ -530,27 +514,8 @@ impl Plugin for Bridge {
     fn del(&self, req: &Request<Config>, at: &Attachment<Option<PathBuf>>) -> Result<(), CniError> {
         let mut errors: Vec<String> = Vec::new();
         // The container end first (its peer on the bridge goes with it).
-        if let Some(path) = &at.netns {
-            match NetNs::open(path) {
-                Ok(ns) => {
-                    let deleted = (|| -> Result<(), CniError> {
-                        let mut cont = Socket::new_in(&ns)?;
-                        if let Some(l) = cont.link_by_name(&at.ifname)? {
-                            match cont.delete_link(&l) {
-                                Ok(()) => {}
-                                Err(e) if e.is_not_found() => {}
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
-                        Ok(())
-                    })();
-                    if let Err(e) = deleted {
-                        errors.push(e.msg);
-                    }
-                }
-                Err(e) if e.is_gone() => {}
-                Err(e) => errors.push(CniError::from(e).context("CNI_NETNS").msg),
-            }
+        if let Err(e) = iface::delete_container_link(at.netns.as_deref(), &at.ifname) {
+            errors.push(e.msg);
         }
         if let Some(ipam_type) = del_ipam(req)
             && let Err(e) = req.delegate(Command::Del, &ipam_type)
