@@ -97,6 +97,15 @@ impl<C> Request<C> {
     pub fn delegate(&self, command: Command, plugin: &str) -> Result<(), CniError> {
         delegate::run(plugin, command, &self.stdin, &self.path)
     }
+
+    /// Delegate DEL, CHECK, STATUS or GC to the config's IPAM plugin; with
+    /// no IPAM plugin configured there is nothing to do.
+    pub fn delegate_ipam(&self, command: Command) -> Result<(), CniError> {
+        match self.conf.ipam_type() {
+            Some(t) => self.delegate(command, t),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A failed invocation: the error and the version to print it in.

@@ -101,6 +101,56 @@ impl Master {
         })?;
         Ok(Master { link, in_container })
     }
+    /// [`Master::find`], and the link to create may not have a larger MTU
+    /// (`mtu`, 0 = the master's).
+    pub fn find_for_mtu(
+        host: &mut Socket,
+        cont: &mut Container,
+        name: &str,
+        in_container: bool,
+        mtu: u32,
+    ) -> Result<Master, CniError> {
+        let m = Master::find(host, cont, name, in_container)?;
+        if mtu > m.link.mtu {
+            return Err(CniError::invalid_config(format!(
+                "invalid MTU {mtu}, must be [0, master MTU({})]",
+                m.link.mtu
+            )));
+        }
+        Ok(m)
+    }
+}
+
+/// What a failed ADD of a container link has to undo: the link (only if
+/// this ADD created it) and the IPAM allocation (only if it made one).
+#[derive(Default)]
+pub struct Undo {
+    pub link: bool,
+    pub ipam: Option<String>,
+}
+
+impl Undo {
+    /// Undo, reporting (on stderr) what could not be undone: the ADD's own
+    /// error is what the runtime gets.
+    pub fn run<C>(self, req: &cni::Request<C>, at: &Attachment) {
+        if let Some(t) = &self.ipam
+            && let Err(e) = req.delegate(cni::Command::Del, t)
+        {
+            eprintln!("undo: IPAM DEL: {e}");
+        }
+        if self.link
+            && let Err(e) = delete_container_link(Some(&at.netns), &at.ifname)
+        {
+            eprintln!("undo: {e}");
+        }
+    }
+}
+
+/// CHECK needs the prevResult.
+pub fn require_prev<C>(req: &cni::Request<C>) -> Result<&Success, CniError> {
+    req.prev_result
+        .as_ref()
+        .ok_or_else(|| CniError::internal("Required prevResult missing"))
 }
 
 /// Create a link on `master` (built by `build` from a temporary name) in

@@ -548,10 +548,7 @@ impl Plugin for Bridge {
         if let Some(ipam_type) = &s.ipam {
             req.delegate(Command::Check, ipam_type)?;
         }
-        let prev = req
-            .prev_result
-            .as_ref()
-            .ok_or_else(|| CniError::internal("Required prevResult missing"))?;
+        let prev = iface::require_prev(req)?;
         let netns = at.netns.display().to_string();
         let br_entry = prev.interfaces.iter().find(|i| i.name == s.bridge);
         let cont_entry = prev
@@ -661,17 +658,12 @@ impl Plugin for Bridge {
     }
 
     fn status(&self, req: &Request<Config>) -> Result<(), CniError> {
-        match req.conf.ipam_type() {
-            Some(t) => req.delegate(Command::Status, t),
-            None => Ok(()),
-        }
+        req.delegate_ipam(Command::Status)
     }
 
     fn gc(&self, req: &Request<Config>) -> Result<(), CniError> {
         let mut errors = Vec::new();
-        if let Some(t) = req.conf.ipam_type()
-            && let Err(e) = req.delegate(Command::Gc, t)
-        {
+        if let Err(e) = req.delegate_ipam(Command::Gc) {
             errors.push(e.msg);
         }
         if let Some(valid) = req.conf.gc_valid_attachments()

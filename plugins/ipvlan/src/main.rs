@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cni::{Attachment, CniError, Command, Plugin, Request, Success};
-use iface::{Container, Master};
+use iface::{Container, Master, Undo};
 use netlink::packet::link::{IpVlanFlags, IpVlanMode};
 use netlink::{NewLink, Socket};
 use serde::Deserialize;
@@ -128,29 +128,6 @@ fn addresses(req: &Request<Config>) -> Result<Addresses, CniError> {
     }
 }
 
-fn master(
-    host: &mut Socket,
-    cont: &mut Container,
-    req: &Request<Config>,
-    s: &Settings,
-) -> Result<Master, CniError> {
-    let m = Master::find(host, cont, &s.master, req.config.link_in_container)?;
-    if s.mtu > m.link.mtu {
-        return Err(invalid(format!(
-            "invalid MTU {}, must be [0, master MTU({})]",
-            s.mtu, m.link.mtu
-        )));
-    }
-    Ok(m)
-}
-
-/// What a failed ADD has to undo.
-#[derive(Default)]
-struct Undo {
-    link: bool,
-    ipam: Option<String>,
-}
-
 struct Ipvlan;
 
 impl Ipvlan {
@@ -164,7 +141,13 @@ impl Ipvlan {
         cont: &mut Container,
     ) -> Result<Success, CniError> {
         let mut host = Socket::new()?;
-        let m = master(&mut host, cont, req, s)?;
+        let m = Master::find_for_mtu(
+            &mut host,
+            cont,
+            &s.master,
+            req.config.link_in_container,
+            s.mtu,
+        )?;
         let link = iface::create_stacked(&mut host, cont, &m, "ipvlan", &at.ifname, |tmp| {
             NewLink::ipvlan(tmp, m.link.index, s.mode, s.flags).mtu(s.mtu)
         })?;
@@ -199,45 +182,36 @@ impl Plugin for Ipvlan {
         let source = addresses(req)?;
         let mut cont = Container::open(&at.netns)?;
         let mut undo = Undo::default();
-        self.add_steps(req, at, &s, source, &mut undo, &mut cont)
-            .inspect_err(|_| {
-                if let Some(t) = &undo.ipam
-                    && let Err(e) = req.delegate(Command::Del, t)
-                {
-                    eprintln!("ipvlan: undo IPAM: {e}");
-                }
-                if undo.link
-                    && let Err(e) = iface::delete_container_link(Some(&at.netns), &at.ifname)
-                {
-                    eprintln!("ipvlan: undo link: {e}");
-                }
-            })
+        let result = self.add_steps(req, at, &s, source, &mut undo, &mut cont);
+        if result.is_err() {
+            undo.run(req, at);
+        }
+        result
     }
 
     fn del(&self, req: &Request<Config>, at: &Attachment<Option<PathBuf>>) -> Result<(), CniError> {
         // Only what DEL needs: no master, no default route, no prevResult.
-        if let Some(t) = req.conf.ipam_type() {
-            req.delegate(Command::Del, t)?;
-        }
+        req.delegate_ipam(Command::Del)?;
         iface::delete_container_link(at.netns.as_deref(), &at.ifname)
     }
 
     fn check(&self, req: &Request<Config>, at: &Attachment) -> Result<(), CniError> {
         let s = load(req)?;
         let mut cont = Container::open(&at.netns)?;
-        if let Some(t) = req.conf.ipam_type() {
-            req.delegate(Command::Check, t)?;
-        }
-        let prev = req
-            .prev_result
-            .as_ref()
-            .ok_or_else(|| CniError::internal("Required prevResult missing"))?;
+        req.delegate_ipam(Command::Check)?;
+        let prev = iface::require_prev(req)?;
         // A configured master must still be there. Without one, ADD took the
         // previous plugin's interface or the default route's; the link's
         // existence says enough (deleting a master deletes its ipvlans).
         if !req.config.master.is_empty() {
             let mut host = Socket::new()?;
-            master(&mut host, &mut cont, req, &s)?;
+            Master::find_for_mtu(
+                &mut host,
+                &mut cont,
+                &s.master,
+                req.config.link_in_container,
+                s.mtu,
+            )?;
         }
         let link = iface::check_container_link(&mut cont, prev, at, "ipvlan")?;
         let (mode, flags) = link
@@ -261,17 +235,11 @@ impl Plugin for Ipvlan {
     }
 
     fn status(&self, req: &Request<Config>) -> Result<(), CniError> {
-        match req.conf.ipam_type() {
-            Some(t) => req.delegate(Command::Status, t),
-            None => Ok(()),
-        }
+        req.delegate_ipam(Command::Status)
     }
 
     fn gc(&self, req: &Request<Config>) -> Result<(), CniError> {
-        match req.conf.ipam_type() {
-            Some(t) => req.delegate(Command::Gc, t),
-            None => Ok(()),
-        }
+        req.delegate_ipam(Command::Gc)
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cni::{Attachment, CniError, Command, Plugin, Request, Success};
-use iface::{Container, Master};
+use iface::{Container, Master, Undo};
 use netlink::packet::link::MacVlanMode;
 use netlink::{NewLink, Socket};
 use serde::Deserialize;
@@ -102,31 +102,7 @@ fn load(req: &Request<Config>) -> Result<Settings, CniError> {
     })
 }
 
-/// The master, which must exist and take the configured MTU.
-fn master(
-    host: &mut Socket,
-    cont: &mut Container,
-    req: &Request<Config>,
-    s: &Settings,
-) -> Result<Master, CniError> {
-    let m = Master::find(host, cont, &req.config.master, req.config.link_in_container)?;
-    if s.mtu > m.link.mtu {
-        return Err(invalid(format!(
-            "invalid MTU {}, must be [0, master MTU({})]",
-            s.mtu, m.link.mtu
-        )));
-    }
-    Ok(m)
-}
-
 struct Macvlan;
-
-/// What a failed ADD has to undo.
-#[derive(Default)]
-struct Undo {
-    link: bool,
-    ipam: bool,
-}
 
 impl Macvlan {
     fn add_steps(
@@ -138,7 +114,13 @@ impl Macvlan {
         cont: &mut Container,
     ) -> Result<Success, CniError> {
         let mut host = Socket::new()?;
-        let m = master(&mut host, cont, req, s)?;
+        let m = Master::find_for_mtu(
+            &mut host,
+            cont,
+            &req.config.master,
+            req.config.link_in_container,
+            s.mtu,
+        )?;
         let bcqueuelen = (req.config.bcqueuelen > 0).then_some(req.config.bcqueuelen);
         let link = iface::create_stacked(&mut host, cont, &m, "macvlan", &at.ifname, |tmp| {
             NewLink::macvlan(tmp, m.link.index, s.mode, bcqueuelen)
@@ -153,7 +135,7 @@ impl Macvlan {
         match &s.ipam {
             Some(ipam_type) => {
                 let ipam = req.delegate_add(ipam_type)?;
-                undo.ipam = true;
+                undo.ipam = Some(ipam_type.clone());
                 if ipam.ips.is_empty() {
                     return Err(CniError::internal("IPAM plugin returned missing IP config"));
                 }
@@ -180,42 +162,32 @@ impl Plugin for Macvlan {
         let s = load(req)?;
         let mut cont = Container::open(&at.netns)?;
         let mut undo = Undo::default();
-        self.add_steps(req, at, &s, &mut undo, &mut cont)
-            .inspect_err(|_| {
-                if undo.ipam
-                    && let Some(t) = &s.ipam
-                    && let Err(e) = req.delegate(Command::Del, t)
-                {
-                    eprintln!("macvlan: undo IPAM: {e}");
-                }
-                if undo.link
-                    && let Err(e) = iface::delete_container_link(Some(&at.netns), &at.ifname)
-                {
-                    eprintln!("macvlan: undo link: {e}");
-                }
-            })
+        let result = self.add_steps(req, at, &s, &mut undo, &mut cont);
+        if result.is_err() {
+            undo.run(req, at);
+        }
+        result
     }
 
     fn del(&self, req: &Request<Config>, at: &Attachment<Option<PathBuf>>) -> Result<(), CniError> {
         // Only what DEL needs: no master lookup, no MTU check.
-        if let Some(t) = req.conf.ipam_type() {
-            req.delegate(Command::Del, t)?;
-        }
+        req.delegate_ipam(Command::Del)?;
         iface::delete_container_link(at.netns.as_deref(), &at.ifname)
     }
 
     fn check(&self, req: &Request<Config>, at: &Attachment) -> Result<(), CniError> {
         let s = load(req)?;
         let mut cont = Container::open(&at.netns)?;
-        if let Some(t) = &s.ipam {
-            req.delegate(Command::Check, t)?;
-        }
-        let prev = req
-            .prev_result
-            .as_ref()
-            .ok_or_else(|| CniError::internal("required prevResult missing"))?;
+        req.delegate_ipam(Command::Check)?;
+        let prev = iface::require_prev(req)?;
         let mut host = Socket::new()?;
-        master(&mut host, &mut cont, req, &s)?;
+        Master::find_for_mtu(
+            &mut host,
+            &mut cont,
+            &req.config.master,
+            req.config.link_in_container,
+            s.mtu,
+        )?;
         let link = iface::check_container_link(&mut cont, prev, at, "macvlan")?;
         let mode = link.macvlan_mode();
         if mode != Some(s.mode) {
@@ -229,17 +201,11 @@ impl Plugin for Macvlan {
     }
 
     fn status(&self, req: &Request<Config>) -> Result<(), CniError> {
-        match req.conf.ipam_type() {
-            Some(t) => req.delegate(Command::Status, t),
-            None => Ok(()),
-        }
+        req.delegate_ipam(Command::Status)
     }
 
     fn gc(&self, req: &Request<Config>) -> Result<(), CniError> {
-        match req.conf.ipam_type() {
-            Some(t) => req.delegate(Command::Gc, t),
-            None => Ok(()),
-        }
+        req.delegate_ipam(Command::Gc)
     }
 }
 
