@@ -3,7 +3,7 @@
 //! in the same run, reported as medians and ratios. Never a pass/fail test.
 //!
 //! Usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
-//!        cni-bench bridge [--ours DIR] [--reference DIR] [--runs N]
+//!        cni-bench bridge|macvlan|ipvlan [--ours DIR] [--reference DIR] [--runs N]
 
 use std::fs;
 use std::io::Write;
@@ -322,35 +322,46 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// One implementation running one bridge config: its own namespace,
-/// bridge, subnet and IPAM directory; ADD then DEL per round.
-struct BridgeCase {
+/// One implementation running one config of `plugin` + host-local: its
+/// own namespace, subnet and IPAM directory; ADD then DEL per round.
+struct Case {
     bin: PathBuf,
     ns: BenchNs,
-    bridge: String,
+    /// Host links to delete at the end (the bridge a case created).
+    cleanup: Vec<String>,
     data: PathBuf,
     conf: Vec<u8>,
     adds: Vec<Run>,
     dels: Vec<Run>,
 }
 
-impl BridgeCase {
-    fn new(bin: &Path, tag: &str, n: u8, extra: &serde_json::Value) -> Result<BridgeCase, String> {
+impl Case {
+    fn new(
+        dir: &Path,
+        plugin: &str,
+        tag: &str,
+        n: u8,
+        fields: &serde_json::Value,
+    ) -> Result<Case, String> {
         let pid = std::process::id();
-        let bridge = format!("cbench{}{tag}", pid % 1000);
-        let data = std::env::temp_dir().join(format!("cni-bench-br-{pid}-{tag}"));
+        let data = std::env::temp_dir().join(format!("cni-bench-{plugin}-{pid}-{tag}"));
         let _ = fs::remove_dir_all(&data);
-        let mut conf = json!({"cniVersion": "1.0.0", "name": format!("bench-{tag}"),
-            "type": "bridge", "bridge": bridge, "isGateway": true,
+        let mut conf = json!({"cniVersion": "1.0.0", "name": format!("bench-{plugin}-{tag}"),
+            "type": plugin,
             "ipam": {"type": "host-local", "dataDir": data,
                      "ranges": [[{"subnet": format!("10.{}.0.0/16", 60 + n)}]]}});
-        if let (Some(c), Some(e)) = (conf.as_object_mut(), extra.as_object()) {
+        if let (Some(c), Some(e)) = (conf.as_object_mut(), fields.as_object()) {
             c.extend(e.clone());
         }
-        Ok(BridgeCase {
-            bin: bin.join("bridge"),
-            ns: BenchNs::new(tag)?,
-            bridge,
+        let cleanup = fields["bridge"]
+            .as_str()
+            .map(String::from)
+            .into_iter()
+            .collect();
+        Ok(Case {
+            bin: dir.join(plugin),
+            ns: BenchNs::new(&format!("{plugin}-{tag}"))?,
+            cleanup,
             data,
             conf: conf.to_string().into_bytes(),
             adds: Vec::new(),
@@ -386,26 +397,54 @@ impl BridgeCase {
     }
 }
 
-impl Drop for BridgeCase {
+impl Drop for Case {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
+        for l in &self.cleanup {
+            let _ = Command::new("ip").args(["link", "del", l]).status();
+        }
         let _ = fs::remove_dir_all(&self.data);
     }
 }
 
-fn bridge(o: &Opts, runs: usize) -> Result<(), String> {
+/// A veth pair whose first end is the master for macvlan and ipvlan.
+struct MasterLink(String);
+
+impl MasterLink {
+    fn new() -> Result<MasterLink, String> {
+        let name = format!("cbm{}", std::process::id() % 100_000);
+        let peer = format!("{name}p");
+        sh(
+            "ip",
+            &["link", "add", &name, "type", "veth", "peer", "name", &peer],
+        )?;
+        sh("ip", &["link", "set", &name, "up"])?;
+        sh("ip", &["link", "set", &peer, "up"])?;
+        Ok(MasterLink(name))
+    }
+}
+
+impl Drop for MasterLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// Ours and the reference, the same configs, runs interleaved; a table.
+fn compare(
+    o: &Opts,
+    plugin: &str,
+    what: &str,
+    cases: &[(&str, serde_json::Value)],
+) -> Result<(), String> {
     for d in [&o.ours, &o.reference] {
-        for p in ["bridge", "host-local"] {
+        for p in [plugin, "host-local"] {
             if !d.join(p).is_file() {
                 return Err(format!("{} not found", d.join(p).display()));
             }
         }
     }
-    println!(
-        "bridge + host-local, isGateway, one container: median whole-process time (ms) of ADD and DEL,"
-    );
+    let runs = o.runs;
+    println!("{plugin} + host-local, {what}: median whole-process time (ms) of ADD and DEL,");
     println!(
         "peak RSS (MiB) of the largest process of the tree (plugin, IPAM plugin, iptables, ...), {runs} runs each"
     );
@@ -421,18 +460,18 @@ fn bridge(o: &Opts, runs: usize) -> Result<(), String> {
     println!(
         "|--------|---------:|--------------:|----------:|---------:|--------------:|----------:|--------------:|-------------------:|"
     );
-    let cases = [
-        ("ipMasq off", json!({})),
-        ("ipMasq on (ours: nftables)", json!({"ipMasq": true})),
-        (
-            "ipMasq on, ipMasqBackend iptables",
-            json!({"ipMasq": true, "ipMasqBackend": "iptables"}),
-        ),
-    ];
-    for (i, (label, extra)) in cases.iter().enumerate() {
+    for (i, (label, fields)) in cases.iter().enumerate() {
         let n = u8::try_from(i * 2).unwrap_or(0);
-        let mut a = BridgeCase::new(&o.ours, "o", n, extra)?;
-        let mut b = BridgeCase::new(&o.reference, "r", n + 1, extra)?;
+        let with_bridge = |tag: &str| {
+            let mut f = fields.clone();
+            if plugin == "bridge" {
+                f["bridge"] = json!(format!("cbench{}{tag}", std::process::id() % 1000));
+            }
+            f
+        };
+        let (fa, fb) = (with_bridge("o"), with_bridge("r"));
+        let mut a = Case::new(&o.ours, plugin, "o", n, &fa)?;
+        let mut b = Case::new(&o.reference, plugin, "r", n + 1, &fb)?;
         for w in 0..2 {
             a.round(1000 + w, false)?;
             b.round(1000 + w, false)?;
@@ -442,8 +481,8 @@ fn bridge(o: &Opts, runs: usize) -> Result<(), String> {
             b.round(r, true)?;
         }
         let ratio = |x: Duration, y: Duration| format!("{:.1}x", y.as_secs_f64() / x.as_secs_f64());
-        let (aa, ba) = (BridgeCase::median(&a.adds), BridgeCase::median(&b.adds));
-        let (ad, bd) = (BridgeCase::median(&a.dels), BridgeCase::median(&b.dels));
+        let (aa, ba) = (Case::median(&a.adds), Case::median(&b.adds));
+        let (ad, bd) = (Case::median(&a.dels), Case::median(&b.dels));
         println!(
             "| {label} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
             ms(aa),
@@ -457,8 +496,48 @@ fn bridge(o: &Opts, runs: usize) -> Result<(), String> {
         );
     }
     println!();
+    Ok(())
+}
+
+fn bridge(o: &Opts) -> Result<(), String> {
+    compare(
+        o,
+        "bridge",
+        "isGateway, one container",
+        &[
+            ("ipMasq off", json!({"isGateway": true})),
+            (
+                "ipMasq on (ours: nftables)",
+                json!({"isGateway": true, "ipMasq": true}),
+            ),
+            (
+                "ipMasq on, ipMasqBackend iptables",
+                json!({"isGateway": true, "ipMasq": true, "ipMasqBackend": "iptables"}),
+            ),
+        ],
+    )?;
     println!("(the reference v1.1.1 ignores ipMasqBackend: it always uses iptables)");
     Ok(())
+}
+
+fn stacked(o: &Opts, plugin: &str) -> Result<(), String> {
+    let master = MasterLink::new()?;
+    let m = json!(master.0);
+    let cases: Vec<(&str, serde_json::Value)> = if plugin == "macvlan" {
+        vec![
+            ("mode bridge", json!({"master": m, "mode": "bridge"})),
+            (
+                "mode private, mtu 1400",
+                json!({"master": m, "mode": "private", "mtu": 1400}),
+            ),
+        ]
+    } else {
+        vec![
+            ("mode l2", json!({"master": m, "mode": "l2"})),
+            ("mode l3", json!({"master": m, "mode": "l3"})),
+        ]
+    };
+    compare(o, plugin, "a veth end as master, one container", &cases)
 }
 
 const USAGE: &str =
@@ -469,7 +548,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("host-local") => parse_opts(&args[1..]).and_then(|o| host_local(&o)),
-        Some("bridge") => parse_opts(&args[1..]).and_then(|o| bridge(&o, o.runs)),
+        Some("bridge") => parse_opts(&args[1..]).and_then(|o| bridge(&o)),
+        Some(p @ ("macvlan" | "ipvlan")) => parse_opts(&args[1..]).and_then(|o| stacked(&o, p)),
         _ => Err(USAGE.into()),
     };
     match result {
