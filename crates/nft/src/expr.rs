@@ -97,12 +97,24 @@ pub enum Expr {
     },
     Masquerade,
     Counter,
-    /// `nat dnat|snat ip|ip6 addr_min reg <addr> [proto_min reg <proto>]`
+    /// `nat dnat|snat ip|ip6 addr_min reg <addr> [proto_min reg <proto>
+    /// flags 0x2]`
     Nat {
         dnat: bool,
         ipv6: bool,
         addr_reg: u32,
         proto_reg: Option<u32>,
+    },
+    /// `fib <flags> <result> => reg <dreg>`
+    Fib {
+        flags: u32,
+        result: u32,
+        dreg: u32,
+    },
+    /// `ct load <key> => reg <dreg>`
+    Ct {
+        key: u32,
+        dreg: u32,
     },
 }
 
@@ -184,6 +196,25 @@ impl Expr {
             Expr::Counter => {
                 a.str(NAME, "counter").nest(DATA).end();
             }
+            Expr::Fib {
+                flags,
+                result,
+                dreg,
+            } => {
+                a.str(NAME, "fib")
+                    .nest(DATA)
+                    .u32(1, *dreg)
+                    .u32(2, *result)
+                    .u32(3, *flags)
+                    .end();
+            }
+            Expr::Ct { key, dreg } => {
+                a.str(NAME, "ct")
+                    .nest(DATA)
+                    .u32(1, *dreg)
+                    .u32(2, *key)
+                    .end();
+            }
             Expr::Nat {
                 dnat,
                 ipv6,
@@ -196,7 +227,8 @@ impl Expr {
                     .u32(2, if *ipv6 { 10 } else { 2 })
                     .u32(3, *addr_reg);
                 if let Some(p) = proto_reg {
-                    a.u32(5, *p);
+                    // NF_NAT_RANGE_PROTO_SPECIFIED, as nft sets it with a port.
+                    a.u32(5, *p).u32(7, 2);
                 }
                 a.end();
             }
@@ -305,18 +337,122 @@ pub fn ip(which: Addr, net: IpNetwork, op: CmpOp) -> Vec<Expr> {
 
 /// `iifname "<name>"` (the name padded to IFNAMSIZ, as nft compares it).
 pub fn iifname(name: &str) -> Vec<Expr> {
+    ifname(META_IIFNAME, name, CmpOp::Eq)
+}
+
+/// `iifname|oifname [!=] "<name>"`: `key` is [`META_IIFNAME`] or
+/// [`META_OIFNAME`].
+pub fn ifname(key: u32, name: &str, op: CmpOp) -> Vec<Expr> {
     let mut data = vec![0u8; 16];
     let n = name.len().min(15);
     data[..n].copy_from_slice(&name.as_bytes()[..n]);
     vec![
+        Expr::Meta { key, dreg: REG_1 },
+        Expr::Cmp {
+            sreg: REG_1,
+            op,
+            data,
+        },
+    ]
+}
+
+/// IP protocol numbers for [`l4proto`].
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_SCTP: u8 = 132;
+
+/// `<tcp|udp|sctp> dport <port>` as nft encodes it: `meta l4proto` then
+/// the transport header's destination port (the same offset for all three).
+pub fn l4_dport(proto: u8, port: u16) -> Vec<Expr> {
+    vec![
         Expr::Meta {
-            key: META_IIFNAME,
+            key: META_L4PROTO,
             dreg: REG_1,
         },
         Expr::Cmp {
             sreg: REG_1,
             op: CmpOp::Eq,
-            data,
+            data: vec![proto],
+        },
+        Expr::Payload {
+            base: BASE_TRANSPORT,
+            offset: 2,
+            len: 2,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: port.to_be_bytes().to_vec(),
+        },
+    ]
+}
+
+/// `fib daddr type local`.
+pub fn fib_daddr_local() -> Vec<Expr> {
+    const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+    const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+    const RTN_LOCAL: u32 = 2;
+    vec![
+        Expr::Fib {
+            flags: NFTA_FIB_F_DADDR,
+            result: NFT_FIB_RESULT_ADDRTYPE,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: RTN_LOCAL.to_ne_bytes().to_vec(),
+        },
+    ]
+}
+
+/// `dnat to <addr>:<port>` (`[addr]:port` for IPv6).
+pub fn dnat_to(addr: IpAddr, port: u16) -> Vec<Expr> {
+    let (bytes, ipv6) = match addr {
+        IpAddr::V4(a) => (a.octets().to_vec(), false),
+        IpAddr::V6(a) => (a.octets().to_vec(), true),
+    };
+    // nft keeps a port in a 4-byte register, in network order at the front.
+    let mut p = port.to_be_bytes().to_vec();
+    p.extend([0, 0]);
+    vec![
+        Expr::Data {
+            dreg: REG_1,
+            data: bytes,
+        },
+        Expr::Data {
+            dreg: REG_2,
+            data: p[..2].to_vec(),
+        },
+        Expr::Nat {
+            dnat: true,
+            ipv6,
+            addr_reg: REG_1,
+            proto_reg: Some(REG_2),
+        },
+    ]
+}
+
+/// `ct state related,established`.
+pub fn ct_related_established() -> Vec<Expr> {
+    const NFT_CT_STATE: u32 = 0;
+    const ESTABLISHED: u32 = 1 << 1;
+    const RELATED: u32 = 1 << 2;
+    vec![
+        Expr::Ct {
+            key: NFT_CT_STATE,
+            dreg: REG_1,
+        },
+        Expr::Bitwise {
+            reg: REG_1,
+            mask: (ESTABLISHED | RELATED).to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Neq,
+            data: vec![0; 4],
         },
     ]
 }

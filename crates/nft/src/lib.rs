@@ -49,7 +49,7 @@ mod tests {
 
     use nix::sched::{CloneFlags, unshare};
 
-    use super::expr::{Addr, CmpOp, ip, nfproto};
+    use super::expr::*;
     use super::*;
 
     fn private_netns() {
@@ -173,6 +173,62 @@ mod tests {
         assert!(s.chain_exists(Family::Inet, T, "masq_checks").unwrap());
         assert!(!s.chain_exists(Family::Inet, T, "nope").unwrap());
         assert!(s.rules(Family::Inet, "no_table", "c").unwrap().is_empty());
+    }
+
+    /// The portmap and firewall expressions list exactly as nft writes them.
+    #[test]
+    fn dnat_fib_ct_and_ifname_rules_read_back_as_nft_would_write_them() {
+        private_netns();
+        let mut s = Socket::new().unwrap();
+        let mut b = Batch::new();
+        let nat = |hook| {
+            Some(BaseChain {
+                kind: ChainType::Nat,
+                hook,
+                priority: -100,
+            })
+        };
+        b.add_table(Family::Ip, "t", None)
+            .add_chain(Family::Ip, "t", "pre", nat(Hook::Prerouting), None)
+            .add_chain(Family::Ip, "t", "hostports", None, None)
+            .add_table(Family::Ip6, "t", None)
+            .add_chain(Family::Ip6, "t", "hostports", None, None);
+        let mut r = fib_daddr_local();
+        r.push(Expr::Verdict(Verdict::Jump("hostports".into())));
+        b.add_rule(Family::Ip, "t", "pre", &r, None);
+        let mut r = ip(Addr::Destination, net("192.0.2.1/32"), CmpOp::Eq);
+        r.extend(l4_dport(IPPROTO_UDP, 53));
+        r.extend(dnat_to("10.1.2.3".parse().unwrap(), 5353));
+        b.add_rule(Family::Ip, "t", "hostports", &r, Some("ctr"));
+        let mut r = l4_dport(IPPROTO_SCTP, 99);
+        r.extend(dnat_to("fd00::2".parse().unwrap(), 9));
+        b.add_rule(Family::Ip6, "t", "hostports", &r, Some("ctr"));
+        let mut r = ifname(META_OIFNAME, "br0", CmpOp::Neq);
+        r.extend(iifname("br0"));
+        r.push(Expr::Verdict(Verdict::Drop));
+        b.add_rule(Family::Ip, "t", "hostports", &r, None);
+        let mut r = ct_related_established();
+        r.push(Expr::Verdict(Verdict::Accept));
+        b.add_rule(Family::Ip, "t", "hostports", &r, None);
+        s.apply(&b).unwrap();
+        let text = run("nft", &["list", "ruleset"]);
+        let want = "table ip t {\n\
+            \tchain pre {\n\
+            \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+            \t\tfib daddr type local jump hostports\n\
+            \t}\n\n\
+            \tchain hostports {\n\
+            \t\tip daddr 192.0.2.1 udp dport 53 dnat to 10.1.2.3:5353 comment \"ctr\"\n\
+            \t\toifname != \"br0\" iifname \"br0\" drop\n\
+            \t\tct state established,related accept\n\
+            \t}\n\
+            }\n\
+            table ip6 t {\n\
+            \tchain hostports {\n\
+            \t\tsctp dport 99 dnat to [fd00::2]:9 comment \"ctr\"\n\
+            \t}\n\
+            }\n";
+        assert_eq!(text, want);
     }
 
     #[test]
