@@ -16,10 +16,12 @@
 
 mod attr;
 mod batch;
+mod conntrack;
 pub mod expr;
 mod socket;
 
 pub use batch::{BaseChain, Batch, ChainType, Hook};
+pub use conntrack::Flow;
 pub use expr::{Expr, Verdict};
 pub use socket::{Error, Rule, Socket};
 
@@ -229,6 +231,54 @@ mod tests {
             \t}\n\
             }\n";
         assert_eq!(text, want);
+    }
+
+    /// UDP flows by destination port: listed, deleted, gone.
+    #[test]
+    fn conntrack_udp_entries_by_destination_port() {
+        private_netns();
+        run("ip", &["link", "set", "lo", "up"]);
+        let mut s = Socket::new().unwrap();
+        // A rule that needs connection tracking makes the kernel track.
+        let mut b = Batch::new();
+        b.add_table(Family::Ip, "t", None).add_chain(
+            Family::Ip,
+            "t",
+            "out",
+            Some(BaseChain {
+                kind: ChainType::Filter,
+                hook: Hook::Output,
+                priority: 0,
+            }),
+            None,
+        );
+        let mut r = ct_related_established();
+        r.push(Expr::Verdict(Verdict::Accept));
+        b.add_rule(Family::Ip, "t", "out", &r, None);
+        s.apply(&b).unwrap();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for port in [5353u16, 5354] {
+            sock.send_to(b"x", ("127.0.0.1", port)).unwrap();
+        }
+        let flows = s.conntrack(Family::Ip).unwrap();
+        let has = |flows: &[Flow], port| {
+            flows
+                .iter()
+                .any(|f| f.proto == IPPROTO_UDP && f.dst_port == Some(port))
+        };
+        assert!(has(&flows, 5353) && has(&flows, 5354), "{flows:?}");
+        assert_eq!(
+            s.delete_conntrack_dport(Family::Ip, IPPROTO_UDP, 5353)
+                .unwrap(),
+            1
+        );
+        let flows = s.conntrack(Family::Ip).unwrap();
+        assert!(!has(&flows, 5353) && has(&flows, 5354), "{flows:?}");
+        assert_eq!(
+            s.delete_conntrack_dport(Family::Ip, IPPROTO_UDP, 5353)
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

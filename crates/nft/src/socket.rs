@@ -206,13 +206,25 @@ impl Socket {
         }
     }
 
-    /// A GET or dump request; the bodies of the answers.
+    /// An nf_tables GET or dump request; the bodies of the answers.
     fn query(&mut self, what: &str, kind: u16, dump: bool, body: &Attrs) -> Result<Vec<Vec<u8>>> {
+        self.request(what, nft_type(kind), dump, body)
+    }
+
+    /// A netfilter request of message type `msg_type` (subsystem << 8 |
+    /// kind), dumped or acknowledged; the bodies of the answers.
+    pub(crate) fn request(
+        &mut self,
+        what: &str,
+        msg_type: u16,
+        dump: bool,
+        body: &Attrs,
+    ) -> Result<Vec<Vec<u8>>> {
         for _ in 0..5 {
             let seq = self.next_seq();
             let mut out = Vec::new();
             let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
-            push_message(&mut out, nft_type(kind), flags, seq, &body.buf);
+            push_message(&mut out, msg_type, flags, seq, &body.buf);
             self.sock.send(&out, 0).map_err(|e| Error::io(what, e))?;
             let mut answers = Vec::new();
             let mut interrupted = false;
