@@ -24,20 +24,24 @@ pub fn restore(v6: bool, script: &str) -> Result<(), CniError> {
     } else {
         "iptables-restore"
     };
-    let bin = find(tool).ok_or_else(|| {
-        CniError::internal(format!(
-            "{tool} not found (needed for ipMasqBackend \"iptables\")"
-        ))
-    })?;
+    run_stdin(tool, &["--noflush", "--wait"], script)
+}
+
+fn spawn(tool: &str, args: &[&str], input: Option<&str>) -> Result<String, CniError> {
+    let bin = find(tool).ok_or_else(|| CniError::internal(format!("{tool} not found")))?;
     let mut child = Command::new(&bin)
-        .args(["--noflush", "--wait"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| CniError::internal(format!("run {tool}: {e}")))?;
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(script.as_bytes());
+    if let (Some(mut i), Some(text)) = (child.stdin.take(), input) {
+        let _ = i.write_all(text.as_bytes());
     }
     let out = child
         .wait_with_output()
@@ -48,7 +52,17 @@ pub fn restore(v6: bool, script: &str) -> Result<(), CniError> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Run `tool` with `input` on its stdin.
+pub fn run_stdin(tool: &str, args: &[&str], input: &str) -> Result<(), CniError> {
+    spawn(tool, args, Some(input)).map(|_| ())
+}
+
+/// Run `tool`; its stdout.
+pub fn run_stdout(tool: &str, args: &[&str]) -> Result<String, CniError> {
+    spawn(tool, args, None)
 }
 
 /// Whether the legacy (x_tables) nat table of a family is loaded: then

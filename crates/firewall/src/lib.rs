@@ -4,6 +4,7 @@
 //! * [`masq`]: IP masquerading for `ipMasq` (bridge, ptp), nftables by
 //!   default, the reference's iptables chains on request.
 //! * [`spoofcheck`]: bridge `macspoofchk`.
+//! * [`portmap`]: host port mappings (the `portmap` plugin).
 //!
 //! nf_tables is spoken over netlink ([`nft`]); no process is started except
 //! for the iptables backend's `iptables-restore` and for hosts whose
@@ -16,6 +17,7 @@
 
 mod iptables;
 pub mod masq;
+pub mod portmap;
 pub mod spoofcheck;
 
 use sha2::{Digest, Sha512};

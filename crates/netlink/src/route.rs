@@ -7,6 +7,8 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+use nix::errno::Errno;
+
 use crate::{Error, Result, Socket};
 
 /// A route, for adding, deleting and listing.
@@ -148,6 +150,16 @@ pub(crate) mod msg {
         m.header.address_family = family;
         RouteNetlinkMessage::GetRoute(m)
     }
+
+    /// `ip route get <dst>`.
+    pub fn get(dst: IpAddr) -> RouteNetlinkMessage {
+        let mut m = RouteMessage::default();
+        m.header.address_family = family(dst);
+        m.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+        RouteNetlinkMessage::GetRoute(m)
+    }
 }
 
 fn addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -184,6 +196,22 @@ impl Socket {
             msg::route(r, false),
             0,
         )
+    }
+
+    /// The interface the kernel would send a packet for `dst` out of
+    /// (`ip route get`); None when there is no route.
+    pub fn route_oif(&mut self, dst: IpAddr) -> Result<Option<u32>> {
+        match self.get(&format!("get route to {dst}"), msg::get(dst)) {
+            Ok(RouteNetlinkMessage::NewRoute(m)) => Ok(m.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(o) => Some(*o),
+                _ => None,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.errno(), Some(Errno::ENETUNREACH | Errno::EHOSTUNREACH)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The routes of one family in every table (multipath routes are

@@ -434,6 +434,28 @@ pub fn dnat_to(addr: IpAddr, port: u16) -> Vec<Expr> {
     ]
 }
 
+/// `ct status dnat`: the connection's destination was NATed.
+pub fn ct_status_dnat() -> Vec<Expr> {
+    const NFT_CT_STATUS: u32 = 1;
+    const IPS_DST_NAT: u32 = 1 << 5;
+    vec![
+        Expr::Ct {
+            key: NFT_CT_STATUS,
+            dreg: REG_1,
+        },
+        Expr::Bitwise {
+            reg: REG_1,
+            mask: IPS_DST_NAT.to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Neq,
+            data: vec![0; 4],
+        },
+    ]
+}
+
 /// `ct state related,established`.
 pub fn ct_related_established() -> Vec<Expr> {
     const NFT_CT_STATE: u32 = 0;
