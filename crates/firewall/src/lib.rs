@@ -15,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod forward;
 mod iptables;
 pub mod masq;
 pub mod portmap;
