@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use harness::{
-    Chain, Invocation, Netns, Outcome, Target, TempDir, container_addrs, global_addrs,
+    Chain, Invocation, Netns, Outcome, Outside, Target, TempDir, container_addrs, global_addrs,
     host_ip_json, link_exists, merge, no_eth0, reference_plugin, result_addrs, result_ip, run_ok,
     small_id,
 };
@@ -198,76 +198,6 @@ impl Drop for Net {
     }
 }
 
-/// An "outside" network: a namespace linked to the host by a veth, with no
-/// route back to the container subnets. Only masqueraded traffic from a
-/// container gets an answer.
-struct Outside {
-    ns: Netns,
-    v4: String,
-    v6: String,
-    host_v4: String,
-}
-
-impl Outside {
-    fn new(net: &Net) -> Outside {
-        let ns = Netns::new("cnit-out");
-        let host_if = format!("cbo{:04x}", net.id);
-        let p4 = format!("100.{}.{}", 64 + (net.id >> 8), net.id & 255);
-        let p6 = format!("fd7d:{:x}:", net.id);
-        run_ok(
-            "ip",
-            &[
-                "link",
-                "add",
-                &host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                ns.name(),
-            ],
-        );
-        let host_v4 = format!("{p4}.1");
-        run_ok(
-            "ip",
-            &["addr", "add", &format!("{host_v4}/30"), "dev", &host_if],
-        );
-        run_ok(
-            "ip",
-            &[
-                "-6",
-                "addr",
-                "add",
-                &format!("{p6}:1/64"),
-                "dev",
-                &host_if,
-                "nodad",
-            ],
-        );
-        run_ok("ip", &["link", "set", &host_if, "up"]);
-        ns.ip(&["addr", "add", &format!("{p4}.2/30"), "dev", "eth0"]);
-        ns.ip(&[
-            "-6",
-            "addr",
-            "add",
-            &format!("{p6}:2/64"),
-            "dev",
-            "eth0",
-            "nodad",
-        ]);
-        ns.ip(&["link", "set", "eth0", "up"]);
-        ns.ip(&["link", "set", "lo", "up"]);
-        Outside {
-            ns,
-            v4: format!("{p4}.2"),
-            v6: format!("{p6}:2"),
-            host_v4,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Helpers.
 
@@ -358,7 +288,7 @@ fn assert_attachment_gone(net: &Net, cid: &str) {
 
 fn reach(fam: Fam) {
     let net = Net::new();
-    let out = Outside::new(&net);
+    let out = Outside::new(net.id);
     let (ns1, ns2) = (Netns::new("cnit-br"), Netns::new("cnit-br"));
     let conf = net.conf(
         "1.0.0",
@@ -447,7 +377,7 @@ fn containers_reach_each_other_and_the_outside_dual_stack() {
 #[test]
 fn without_ip_masq_the_outside_needs_a_route_back() {
     let net = Net::new();
-    let out = Outside::new(&net);
+    let out = Outside::new(net.id);
     let ns = Netns::new("cnit-br");
     let conf = net.conf("1.0.0", Fam::V4, json!({"isDefaultGateway": true}));
     let cid = harness::unique("c");
@@ -481,7 +411,7 @@ impl Net {
 #[test]
 fn ip_masq_iptables_backend_uses_the_reference_chains() {
     let net = Net::new();
-    let out = Outside::new(&net);
+    let out = Outside::new(net.id);
     let ns = Netns::new("cnit-br");
     let conf = net.conf(
         "1.0.0",
@@ -1332,7 +1262,7 @@ fn result_1_1_0_is_1_0_0_with_its_version() {
 #[test]
 fn our_del_removes_the_references_masquerade_rules_and_check_accepts_its_attachment() {
     let net = Net::new();
-    let out = Outside::new(&net);
+    let out = Outside::new(net.id);
     let ns = Netns::new("cnit-br");
     let conf = net.conf(
         "1.0.0",

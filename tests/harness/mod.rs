@@ -626,3 +626,166 @@ pub fn no_eth0(ns: &Netns) -> bool {
         .code()
         == Some(1)
 }
+
+// ---------------------------------------------------------------------------
+// TCP: a server in one namespace, clients from others.
+
+/// A TCP server in `ns` on `port` (IPv4 and IPv6) answering each
+/// connection with `hello <tag> <peer address>`; killed on drop.
+pub struct TcpServer(std::process::Child);
+
+impl TcpServer {
+    pub fn start(ns: &Netns, port: u16, tag: &str) -> TcpServer {
+        let script = format!(
+            r#"
+import socket, threading, sys
+def serve(fam, addr):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, {port}))
+    s.listen(16)
+    while True:
+        c, a = s.accept()
+        c.sendall(("hello {tag} " + a[0]).encode())
+        c.close()
+threading.Thread(target=serve, args=(socket.AF_INET6, "::"), daemon=True).start()
+print("ready", flush=True)
+serve(socket.AF_INET, "0.0.0.0")
+"#
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start python3 server");
+        let mut line = String::new();
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("server output");
+        assert_eq!(line.trim(), "ready", "the TCP server did not start");
+        TcpServer(child)
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Connect to `addr`:`port` from `ns` (or the host) and read the greeting;
+/// None if nothing answers within two seconds.
+pub fn tcp_get(ns: Option<&Netns>, addr: &str, port: u16) -> Option<String> {
+    let script = format!(
+        r#"
+import socket, sys
+try:
+    s = socket.create_connection(("{addr}", {port}), timeout=2)
+    print(s.recv(200).decode().strip())
+except Exception as e:
+    print("tcp_get: " + repr(e), file=sys.stderr)
+    sys.exit(1)
+"#
+    );
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns.name(), "python3", "-c", &script]);
+            c
+        }
+        None => {
+            let mut c = Command::new("python3");
+            c.args(["-c", &script]);
+            c
+        }
+    };
+    let out = cmd.output().expect("run python3 client");
+    if !out.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+// ---------------------------------------------------------------------------
+// An outside network.
+
+/// An "outside" network: a namespace linked to the host by a veth, with no
+/// route back to the container subnets. Only masqueraded traffic from a
+/// container gets an answer.
+pub struct Outside {
+    pub ns: Netns,
+    pub v4: String,
+    pub v6: String,
+    pub host_v4: String,
+    pub host_v6: String,
+}
+
+impl Outside {
+    /// `id`: a [`small_id`] private to the test.
+    pub fn new(id: u32) -> Outside {
+        let ns = Netns::new("cnit-out");
+        let host_if = format!("cbo{:04x}", id);
+        let p4 = format!("100.{}.{}", 64 + (id >> 8), id & 255);
+        let p6 = format!("fd7d:{:x}:", id);
+        run_ok(
+            "ip",
+            &[
+                "link",
+                "add",
+                &host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns.name(),
+            ],
+        );
+        let host_v4 = format!("{p4}.1");
+        run_ok(
+            "ip",
+            &["addr", "add", &format!("{host_v4}/30"), "dev", &host_if],
+        );
+        run_ok(
+            "ip",
+            &[
+                "-6",
+                "addr",
+                "add",
+                &format!("{p6}:1/64"),
+                "dev",
+                &host_if,
+                "nodad",
+            ],
+        );
+        run_ok("ip", &["link", "set", &host_if, "up"]);
+        ns.ip(&["addr", "add", &format!("{p4}.2/30"), "dev", "eth0"]);
+        ns.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{p6}:2/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        ns.ip(&["link", "set", "lo", "up"]);
+        Outside {
+            ns,
+            v4: format!("{p4}.2"),
+            v6: format!("{p6}:2"),
+            host_v4,
+            host_v6: format!("{p6}:1"),
+        }
+    }
+}

@@ -133,7 +133,7 @@ impl Plugin for Firewall {
     }
 
     fn supported_versions(&self) -> &[Version] {
-        &Version::ALL[3..]
+        &Version::ALL[4..]
     }
 
     fn add(&self, req: &Request<Config>, at: &Attachment) -> Result<Success, CniError> {
