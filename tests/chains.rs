@@ -23,7 +23,8 @@ struct Lan {
     bridge: String,
     /// Kept for the test's lifetime: the IPAM state.
     _data: TempDir,
-    added: RefCell<Vec<(String, String, Value)>>,
+    /// (netns, container ID, capability args, ADD result) for cleanup.
+    added: RefCell<Vec<(String, String, Value, Value)>>,
 }
 
 impl Lan {
@@ -66,12 +67,14 @@ impl Lan {
     }
 
     fn add(&self, ns: &Netns, cid: &str, caps: Value) -> Value {
+        let r = self
+            .chain
+            .add(&self.target(ns, cid, &caps))
+            .unwrap_or_else(|e| panic!("ADD {cid}: {e:?}"));
         self.added
             .borrow_mut()
-            .push((ns.path_str().to_string(), cid.to_string(), caps.clone()));
-        self.chain
-            .add(&self.target(ns, cid, &caps))
-            .unwrap_or_else(|e| panic!("ADD {cid}: {e:?}"))
+            .push((ns.path_str().to_string(), cid.to_string(), caps, r.clone()));
+        r
     }
 
     fn del(&self, ns: &Netns, cid: &str, caps: &Value, prev: Option<&Value>) {
@@ -83,10 +86,12 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
-        for (netns, cid, caps) in self.added.borrow().iter() {
+        // As a runtime does: with the cached result (firewall's iptables
+        // rules are found by the result's addresses).
+        for (netns, cid, caps, result) in self.added.borrow().iter() {
             let mut t = Target::new(netns, cid);
             t.caps = caps.clone();
-            let _ = self.chain.del(&t, None);
+            let _ = self.chain.del(&t, Some(result));
         }
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
