@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: our plugins beside the reference Go plugins (Debian's
 # containernetworking-plugins in /usr/lib/cni), measured in one run.
-# Usage: scripts/bench.sh [host-local|bridge|macvlan|ipvlan]   (default: all)
+# Usage: scripts/bench.sh [host-local|bridge|macvlan|ipvlan|chain]   (default: all)
 # ipvlan runs in a VM guest (this machine's kernel has no ipvlan) whose CPU
 # is emulated: its absolute times are not comparable with the others.
 set -euo pipefail
@@ -23,6 +23,9 @@ if [ "$what" = all ] || [ "$what" = bridge ]; then
 fi
 if [ "$what" = all ] || [ "$what" = macvlan ]; then
     "$BENCH" macvlan --ours "$PWD/target/release" --reference /usr/lib/cni
+fi
+if [ "$what" = all ] || [ "$what" = chain ]; then
+    "$BENCH" chain --ours "$PWD/target/release" --reference /usr/lib/cni
 fi
 if [ "$what" = all ] || [ "$what" = ipvlan ]; then
     RUN_IN_VM="${CNI_VM_RUNNER:-$(cd .. && pwd)/shared/vmtest/run-in-vm}"

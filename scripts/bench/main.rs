@@ -64,6 +64,17 @@ struct Run {
 
 /// Run a plugin once with `CNI_NETNS=netns`.
 fn run_plugin(bin: &Path, cmd: &str, cid: &str, netns: &str, stdin: &[u8]) -> Result<Run, String> {
+    run_plugin_out(bin, cmd, cid, netns, stdin).map(|(r, _)| r)
+}
+
+/// [`run_plugin`], with the plugin's stdout.
+fn run_plugin_out(
+    bin: &Path,
+    cmd: &str,
+    cid: &str,
+    netns: &str,
+    stdin: &[u8],
+) -> Result<(Run, String), String> {
     let start = Instant::now();
     let mut child = Command::new(bin)
         .env_clear()
@@ -100,10 +111,13 @@ fn run_plugin(bin: &Path, cmd: &str, cid: &str, netns: &str, stdin: &[u8]) -> Re
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         return Err(format!("{} {cmd} {cid} failed: {out}", bin.display()));
     }
-    Ok(Run {
-        took,
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-    })
+    Ok((
+        Run {
+            took,
+            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        },
+        out,
+    ))
 }
 
 /// Run a plugin once; how long the whole process took.
@@ -540,6 +554,169 @@ fn stacked(o: &Opts, plugin: &str) -> Result<(), String> {
     compare(o, plugin, "a veth end as master, one container", &cases)
 }
 
+/// One implementation running podman's conflist: its own bridge, subnet,
+/// IPAM directory and namespace; the whole chain's ADD, then its DEL.
+struct ChainCase {
+    dir: PathBuf,
+    ns: BenchNs,
+    list: cni::ConfList,
+    bridge: String,
+    data: PathBuf,
+    caps: serde_json::Map<String, serde_json::Value>,
+    adds: Vec<Run>,
+    dels: Vec<Run>,
+}
+
+impl ChainCase {
+    fn new(dir: &Path, tag: &str, n: u8) -> Result<ChainCase, String> {
+        let pid = std::process::id();
+        let text = include_str!("../../conf/87-podman-bridge.conflist");
+        let mut list = cni::ConfList::from_slice(text.as_bytes()).map_err(|e| e.msg)?;
+        let bridge = format!("cbch{}{tag}", pid % 1000);
+        let data = std::env::temp_dir().join(format!("cni-bench-chain-{pid}-{tag}"));
+        let _ = fs::remove_dir_all(&data);
+        list.name = format!("bench-chain-{tag}");
+        list.plugins[0]["bridge"] = json!(bridge);
+        list.plugins[0]["ipam"]["dataDir"] = json!(data);
+        list.plugins[0]["ipam"]["ranges"] = json!([[{"subnet": format!("10.{}.0.0/16", 80 + n)}]]);
+        let port = 30000 + (pid % 10000) as u16 * 2 + u16::from(n);
+        let caps =
+            json!({"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]});
+        Ok(ChainCase {
+            dir: dir.to_path_buf(),
+            ns: BenchNs::new(&format!("chain-{tag}"))?,
+            list,
+            bridge,
+            data,
+            caps: caps.as_object().cloned().unwrap_or_default(),
+            adds: Vec::new(),
+            dels: Vec::new(),
+        })
+    }
+
+    /// Run the chain for one verb; the time from the first plugin's start
+    /// to the last one's end, and the largest peak RSS.
+    fn run_chain(
+        &self,
+        cmd: &str,
+        cid: &str,
+        prev: Option<&serde_json::Value>,
+    ) -> Result<(Run, Option<serde_json::Value>), String> {
+        let start = Instant::now();
+        let mut rss = 0;
+        let mut last = prev.cloned();
+        let order: Vec<usize> = if cmd == "DEL" {
+            (0..self.list.plugins.len()).rev().collect()
+        } else {
+            (0..self.list.plugins.len()).collect()
+        };
+        for i in order {
+            let p = if cmd == "DEL" { prev } else { last.as_ref() };
+            let stdin = self.list.request(i, &self.caps, p).map_err(|e| e.msg)?;
+            let kind = stdin["type"].as_str().unwrap_or_default().to_string();
+            let (r, out) = run_plugin_out(
+                &self.dir.join(&kind),
+                cmd,
+                cid,
+                &self.ns.path(),
+                stdin.to_string().as_bytes(),
+            )?;
+            rss = rss.max(r.max_rss_kib);
+            if cmd == "ADD" {
+                last = Some(serde_json::from_str(&out).map_err(|e| format!("{kind}: {e}: {out}"))?);
+            }
+        }
+        Ok((
+            Run {
+                took: start.elapsed(),
+                max_rss_kib: rss,
+            },
+            last,
+        ))
+    }
+
+    fn round(&mut self, i: usize, measure: bool) -> Result<(), String> {
+        let cid = format!("bench-{i}");
+        let (add, result) = self.run_chain("ADD", &cid, None)?;
+        let (del, _) = self.run_chain("DEL", &cid, result.as_ref())?;
+        if measure {
+            self.adds.push(add);
+            self.dels.push(del);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChainCase {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let _ = fs::remove_dir_all(&self.data);
+    }
+}
+
+fn chain(o: &Opts) -> Result<(), String> {
+    for d in [&o.ours, &o.reference] {
+        for p in ["bridge", "host-local", "portmap", "firewall", "tuning"] {
+            if !d.join(p).is_file() {
+                return Err(format!("{} not found", d.join(p).display()));
+            }
+        }
+    }
+    let runs = o.runs;
+    println!(
+        "podman's conflist (bridge + host-local, portmap with one TCP mapping, firewall, tuning; spec 0.4.0):"
+    );
+    println!(
+        "median time (ms) of the whole chain's ADD and DEL, peak RSS (MiB) of the largest process, {runs} runs"
+    );
+    println!(
+        "ours: {}   reference: {}",
+        o.ours.display(),
+        o.reference.display()
+    );
+    println!();
+    println!(
+        "| chain | ADD ours | ADD reference | ADD ratio | DEL ours | DEL reference | DEL ratio | peak RSS ours | peak RSS reference |"
+    );
+    println!(
+        "|-------|---------:|--------------:|----------:|---------:|--------------:|----------:|--------------:|-------------------:|"
+    );
+    let mut a = ChainCase::new(&o.ours, "o", 0)?;
+    let mut b = ChainCase::new(&o.reference, "r", 1)?;
+    for w in 0..2 {
+        a.round(1000 + w, false)?;
+        b.round(1000 + w, false)?;
+    }
+    for r in 0..runs {
+        a.round(r, true)?;
+        b.round(r, true)?;
+    }
+    let med = |v: &[Run]| median(v.iter().map(|r| r.took).collect());
+    let peak = |v: &[Run], w: &[Run]| {
+        v.iter().chain(w).map(|r| r.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0
+    };
+    let ratio = |x: Duration, y: Duration| format!("{:.1}x", y.as_secs_f64() / x.as_secs_f64());
+    let (aa, ba, ad, bd) = (med(&a.adds), med(&b.adds), med(&a.dels), med(&b.dels));
+    println!(
+        "| podman | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
+        ms(aa),
+        ms(ba),
+        ratio(aa, ba),
+        ms(ad),
+        ms(bd),
+        ratio(ad, bd),
+        peak(&a.adds, &a.dels),
+        peak(&b.adds, &b.dels)
+    );
+    println!();
+    println!(
+        "(the reference's portmap and firewall use iptables; ours: portmap nftables over netlink, firewall iptables as the reference's default)"
+    );
+    Ok(())
+}
+
 const USAGE: &str =
     "usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
        cni-bench bridge [--ours DIR] [--reference DIR] [--runs N]";
@@ -549,6 +726,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("host-local") => parse_opts(&args[1..]).and_then(|o| host_local(&o)),
         Some("bridge") => parse_opts(&args[1..]).and_then(|o| bridge(&o)),
+        Some("chain") => parse_opts(&args[1..]).and_then(|o| chain(&o)),
         Some(p @ ("macvlan" | "ipvlan")) => parse_opts(&args[1..]).and_then(|o| stacked(&o, p)),
         _ => Err(USAGE.into()),
     };
