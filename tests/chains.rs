@@ -674,3 +674,230 @@ fn sha512(s: &str) -> String {
     let out = child.wait_with_output().unwrap();
     String::from_utf8(out.stdout).unwrap()[..128].to_string()
 }
+
+// ---------------------------------------------------------------------------
+// In a private "host" namespace, whose whole firewall a test owns: exact
+// before/after comparisons, and settings that change shared rules.
+
+/// Everything the firewall holds in `host`: the nft ruleset and both
+/// iptables-saves, counters zeroed.
+fn ruleset(host: &Netns) -> String {
+    let mut text = String::new();
+    for cmd in [
+        vec!["nft", "-s", "list", "ruleset"],
+        vec!["iptables-save"],
+        vec!["ip6tables-save"],
+    ] {
+        let out = host.exec(&cmd);
+        assert!(out.status.success(), "{cmd:?} in {}", host.name());
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            if l.starts_with('#') {
+                continue;
+            }
+            let l = match l.find(" [") {
+                Some(i) if l.starts_with(':') => format!("{} [0:0]", &l[..i]),
+                _ => l.to_string(),
+            };
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+fn private_host() -> Netns {
+    let host = Netns::new("cnit-host");
+    host.ip(&["link", "set", "lo", "up"]);
+    host
+}
+
+#[test]
+fn del_removes_exactly_what_add_added() {
+    for (label, portmap, firewall) in [
+        ("defaults", json!({}), json!({})),
+        (
+            "nftables",
+            json!({"backend": "nftables"}),
+            json!({"backend": "nftables"}),
+        ),
+        (
+            "iptables",
+            json!({"backend": "iptables"}),
+            json!({"backend": "iptables", "iptablesAdminChainName": "MY-ADMIN"}),
+        ),
+    ] {
+        let host = private_host();
+        let mut lan = Lan::new("87-podman-bridge.conflist");
+        lan.chain.host = Some(host.name().to_string());
+        for p in &mut lan.chain.list.plugins {
+            match p["type"].as_str() {
+                Some("portmap") => harness::merge(p, portmap.clone()),
+                Some("firewall") => harness::merge(p, firewall.clone()),
+                _ => {}
+            }
+        }
+        let (ns1, ns2) = (Netns::new("cnit-ch"), Netns::new("cnit-ch"));
+        let caps1 = json!({"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+                                            {"hostPort": 5353, "containerPort": 53, "protocol": "udp"}]});
+        let caps2 =
+            json!({"portMappings": [{"hostPort": 8081, "containerPort": 80, "protocol": "sctp"}]});
+        let r1 = lan.add(&ns1, "c1", caps1.clone());
+        let one = ruleset(&host);
+        let r2 = lan.add(&ns2, "c2", caps2.clone());
+        let two = ruleset(&host);
+        assert_ne!(one, two, "{label}: the second ADD added nothing");
+        lan.del(&ns2, "c2", &caps2, Some(&r2));
+        assert_eq!(
+            ruleset(&host),
+            one,
+            "{label}: DEL left something or took too much"
+        );
+        // CHECK passes, and fails once one of c1's rules is gone.
+        let t1 = lan.target(&ns1, "c1", &caps1);
+        lan.chain
+            .check(&t1, &r1)
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        let ip1 = ip_of(&r1, false);
+        if label == "iptables" {
+            assert!(one.contains("-A CNI-FORWARD -m comment --comment \"CNI firewall plugin admin overrides\" -j MY-ADMIN"), "{one}");
+            assert!(one.contains("-A CNI-HOSTPORT-DNAT"), "{one}");
+            host.exec(&[
+                "iptables",
+                "-w",
+                "-D",
+                "CNI-FORWARD",
+                "-s",
+                &format!("{ip1}/32"),
+                "-j",
+                "ACCEPT",
+            ]);
+        } else {
+            assert!(one.contains(&format!("dnat to {ip1}:80")), "{label}: {one}");
+            let listing = host.exec(&[
+                "nft",
+                "-a",
+                "list",
+                "chain",
+                "ip",
+                "cni_hostport",
+                "hostports",
+            ]);
+            let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+            let handle = listing
+                .lines()
+                .find(|l| l.contains("udp dport 5353"))
+                .and_then(|l| l.rsplit("handle ").next())
+                .unwrap()
+                .trim()
+                .to_string();
+            host.exec(&[
+                "nft",
+                "delete",
+                "rule",
+                "ip",
+                "cni_hostport",
+                "hostports",
+                "handle",
+                &handle,
+            ]);
+        }
+        assert!(
+            lan.chain.check(&t1, &r1).is_err(),
+            "{label}: CHECK missed the removed rule"
+        );
+        lan.del(&ns1, "c1", &caps1, Some(&r1));
+        lan.del(&ns1, "c1", &caps1, Some(&r1));
+    }
+}
+
+/// portmap's settings, read back from the rules (in a private host: the
+/// conditions change the shared jump rules).
+#[test]
+fn portmap_settings_in_the_rules() {
+    let host = private_host();
+    let ns = Netns::new("cnit-ch");
+    let prev = json!({"cniVersion": "1.0.0",
+        "interfaces": [{"name": "eth0", "sandbox": ns.path_str()}],
+        "ips": [{"address": "10.9.9.2/24", "interface": 0}, {"address": "fd09::2/64", "interface": 0}]});
+    let maps = json!({"portMappings": [
+        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+        {"hostPort": 8443, "containerPort": 443, "protocol": "tcp", "hostIP": "192.0.2.7"},
+        {"hostPort": 9999, "containerPort": 99, "protocol": "sctp", "hostIP": "::"},
+    ]});
+    let run = |cmd: &str, extra: Value| {
+        let mut c = json!({"cniVersion": "1.0.0", "name": "pmset", "type": "portmap",
+            "runtimeConfig": maps, "prevResult": prev});
+        harness::merge(&mut c, extra);
+        Invocation::attach("portmap", cmd, ns.path_str(), "pmc")
+            .in_netns(host.name())
+            .config(&c)
+            .run()
+    };
+    // nftables: host IP mappings, masquerading, conditions.
+    run("ADD", json!({"conditionsV4": ["iifname", "\"eth9\""]})).ok();
+    let r = ruleset(&host);
+    for want in [
+        "tcp dport 8080 dnat to 10.9.9.2:80 comment \"pmc\"",
+        "ip daddr 192.0.2.7 tcp dport 8443 dnat to 10.9.9.2:443 comment \"pmc\"",
+        "sctp dport 9999 dnat to [fd09::2]:99 comment \"pmc\"",
+        "iifname \"eth9\" fib daddr type local jump hostports_all",
+        "ip saddr 10.9.9.2 ip daddr 10.9.9.2 masquerade comment \"pmc\"",
+        "ip saddr 127.0.0.1 ip daddr 10.9.9.2 masquerade comment \"pmc\"",
+        "ip6 saddr fd09::2 ip6 daddr fd09::2 masquerade comment \"pmc\"",
+    ] {
+        assert!(r.contains(want), "{want:?} not in\n{r}");
+    }
+    // A host IP maps its own family only (`::` is IPv6's "any").
+    assert!(!r.contains("dnat to [fd09::2]:443"), "{r}");
+    assert!(!r.contains("dnat to 10.9.9.2:99"), "{r}");
+    run("DEL", json!({})).ok();
+    run("ADD", json!({"masqAll": true})).ok();
+    let r = ruleset(&host);
+    assert!(
+        r.contains("ct status dnat ip daddr 10.9.9.2 masquerade comment \"pmc\""),
+        "{r}"
+    );
+    assert!(!r.contains("ip saddr 127.0.0.1"), "{r}");
+    run("DEL", json!({})).ok();
+    run("ADD", json!({"snat": false})).ok();
+    let r = ruleset(&host);
+    assert!(!r.contains("masquerade comment \"pmc\""), "{r}");
+    run("DEL", json!({})).ok();
+    // iptables: the mark bit, an external mark chain.
+    run("ADD", json!({"backend": "iptables", "markMasqBit": 5})).ok();
+    let r = ruleset(&host);
+    assert!(r.contains("-A CNI-HOSTPORT-SETMARK -m comment --comment \"CNI portfwd masquerade mark\" -j MARK --set-xmark 0x20/0x20"), "{r}");
+    assert!(
+        r.contains("-A CNI-HOSTPORT-MASQ -m mark --mark 0x20/0x20 -j MASQUERADE"),
+        "{r}"
+    );
+    assert!(
+        r.contains(
+            "-d 192.0.2.7/32 -p tcp -m tcp --dport 8443 -j DNAT --to-destination 10.9.9.2:443"
+        ),
+        "{r}"
+    );
+    assert!(r.contains("--to-destination [fd09::2]:99"), "{r}");
+    run("DEL", json!({"backend": "iptables"})).ok();
+    let host2 = private_host();
+    let mut c = json!({"cniVersion": "1.0.0", "name": "pmset", "type": "portmap", "backend": "iptables",
+        "externalSetMarkChain": "KUBE-MARK-MASQ", "runtimeConfig": maps, "prevResult": prev});
+    for tool in ["iptables", "ip6tables"] {
+        host2.exec(&[tool, "-w", "-t", "nat", "-N", "KUBE-MARK-MASQ"]);
+    }
+    Invocation::attach("portmap", "ADD", ns.path_str(), "pmc")
+        .in_netns(host2.name())
+        .config(&c)
+        .run()
+        .ok();
+    let r = ruleset(&host2);
+    assert!(r.contains("-j KUBE-MARK-MASQ"), "{r}");
+    assert!(!r.contains("CNI-HOSTPORT-SETMARK"), "{r}");
+    c.as_object_mut().unwrap().remove("prevResult");
+    Invocation::attach("portmap", "DEL", ns.path_str(), "pmc")
+        .in_netns(host2.name())
+        .config(&c)
+        .run()
+        .ok();
+    assert!(!ruleset(&host2).contains("pmc"));
+}

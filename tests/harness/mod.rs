@@ -215,6 +215,9 @@ pub struct Invocation {
     stdin: Vec<u8>,
     /// `ulimit -v` in KiB for the plugin process.
     memory_limit_kib: Option<u64>,
+    /// Run the plugin in this named namespace (`ip netns exec`): a private
+    /// "host" whose firewall a test owns.
+    host_netns: Option<String>,
 }
 
 /// What a plugin did: exit status, stdout, stderr.
@@ -245,6 +248,7 @@ impl Invocation {
             ],
             stdin: Vec::new(),
             memory_limit_kib: None,
+            host_netns: None,
         }
     }
 
@@ -276,15 +280,26 @@ impl Invocation {
         self.stdin(v.to_string())
     }
 
+    /// Run in the named namespace instead of the test's (see `host_netns`).
+    pub fn in_netns(mut self, name: &str) -> Invocation {
+        self.host_netns = Some(name.to_string());
+        self
+    }
+
     pub fn memory_limit_kib(mut self, kib: u64) -> Invocation {
         self.memory_limit_kib = Some(kib);
         self
     }
 
     pub fn run(&self) -> Outcome {
-        let mut cmd = match self.memory_limit_kib {
-            None => Command::new(&self.plugin),
-            Some(kib) => {
+        let mut cmd = match (self.memory_limit_kib, &self.host_netns) {
+            (None, Some(host)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", host]).arg(&self.plugin);
+                c
+            }
+            (None, None) => Command::new(&self.plugin),
+            (Some(kib), _) => {
                 let mut c = Command::new("sh");
                 c.arg("-c")
                     .arg(format!("ulimit -v {kib} && exec \"$0\""))
@@ -382,6 +397,8 @@ impl Outcome {
 pub struct Chain {
     pub list: cni::ConfList,
     pub file: PathBuf,
+    /// Run every plugin in this named namespace (a private "host").
+    pub host: Option<String>,
 }
 
 /// Where an attachment lives.
@@ -415,7 +432,11 @@ impl Chain {
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
         let list =
             cni::ConfList::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        Chain { list, file }
+        Chain {
+            list,
+            file,
+            host: None,
+        }
     }
 
     fn plugin_type(&self, i: usize) -> String {
@@ -435,6 +456,9 @@ impl Chain {
                 .env("CNI_IFNAME", t.ifname)
                 .env("CNI_NETNS", t.netns)
                 .env("CNI_ARGS", t.cni_args);
+        }
+        if let Some(h) = &self.host {
+            inv = inv.in_netns(h);
         }
         inv.run()
     }

@@ -436,7 +436,7 @@ pub fn dnat_to(addr: IpAddr, port: u16) -> Vec<Expr> {
 
 /// `ct status dnat`: the connection's destination was NATed.
 pub fn ct_status_dnat() -> Vec<Expr> {
-    const NFT_CT_STATUS: u32 = 1;
+    const NFT_CT_STATUS: u32 = 2;
     const IPS_DST_NAT: u32 = 1 << 5;
     vec![
         Expr::Ct {
