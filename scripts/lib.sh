@@ -55,3 +55,34 @@ rust_new_enough() {
     v=$(rustc --version 2>/dev/null | awk '{print $2}') || return 1
     [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -n1)" = "$RUST_MIN" ]
 }
+
+# ensure_cnitool: target/tools/cnitool, libcni's command-line client, built
+# from Debian's source package of libcni (golang-github-appc-cni) with
+# Debian's Go and libcni sources, offline. Adds a deb-src entry for
+# bookworm if there is none.
+ensure_cnitool() {
+    local out="$PWD/target/tools/cnitool"
+    [ -x "$out" ] && return 0
+    ensure_packages golang-go golang-github-appc-cni-dev dpkg-dev
+    if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "== adding a deb-src entry for bookworm (cnitool's source)"
+        cat > /etc/apt/sources.list.d/cni-plugins-rs-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        apt-get update -qq || die "apt-get update failed"
+    fi
+    local work
+    work=$(mktemp -d)
+    echo "== building cnitool from Debian's golang-github-appc-cni source"
+    (cd "$work" && apt-get source --download-only golang-github-appc-cni >/dev/null 2>&1) \
+        || die "apt-get source golang-github-appc-cni failed"
+    tar -xf "$work"/golang-github-appc-cni_*.orig.tar.* -C "$work"
+    mkdir -p "$(dirname "$out")"
+    (cd "$work"/golang-github-appc-cni-*/ && GO111MODULE=off GOPATH=/usr/share/gocode \
+        GOCACHE="$work/cache" go build -o "$out" ./cnitool) || die "building cnitool failed"
+    rm -rf "$work"
+}

@@ -16,6 +16,9 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (the end-to-end tests run the built plugins)"
 cargo build --workspace --locked
+echo "== the real clients' tests need: the installed suite, cnitool"
+scripts/install.sh --prefix "$PWD/target/install/bin" --multicall
+ensure_cnitool
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== tests that need a kernel with more features, in a VM"
