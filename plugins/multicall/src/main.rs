@@ -6,8 +6,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+/// A plugin's entry point.
+type Entry = fn() -> ExitCode;
+
 /// The plugins, by the name a runtime runs them as.
-pub const PLUGINS: [(&str, fn() -> ExitCode); 8] = [
+pub const PLUGINS: [(&str, Entry); 8] = [
     ("bridge", bridge::main),
     ("firewall", firewall_plugin::main),
     ("host-local", host_local::main),
@@ -18,7 +21,7 @@ pub const PLUGINS: [(&str, fn() -> ExitCode); 8] = [
     ("tuning", tuning::main),
 ];
 
-fn find(name: &str) -> Option<fn() -> ExitCode> {
+fn find(name: &str) -> Option<Entry> {
     PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
