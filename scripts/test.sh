@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 need_root
-ensure_packages iproute2 util-linux containernetworking-plugins nftables iptables iputils-ping
+ensure_packages iproute2 util-linux containernetworking-plugins nftables iptables iputils-ping \
+    podman runc conmon catatonit busybox-static containerd
 ensure_rust
 ensure_rust_tools
 

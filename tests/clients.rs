@@ -211,3 +211,232 @@ fn vm_cnitool_ipvlan() {
     assert!(harness::no_eth0(&ns));
     harness::run_ok("ip", &["link", "del", &master]);
 }
+
+// ---------------------------------------------------------------------------
+// podman (4.3, CNI backend, runc), on private storage.
+
+/// A podman with its own storage, CNI config directory and our plugins.
+struct Podman {
+    dir: TempDir,
+    id: u32,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        harness::require_root();
+        let dir = TempDir::new("cnit-podman");
+        let d = dir.path().to_path_buf();
+        std::fs::create_dir_all(d.join("net.d")).unwrap();
+        // This machine lacks CAP_SYS_RESOURCE: no raised ulimits. crun
+        // fails on its mixed cgroups: runc.
+        let conf = format!(
+            "[containers]\ndefault_ulimits = []\n\
+             [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             [network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\"]\nnetwork_config_dir = \"{}\"\n",
+            installed().display(),
+            d.join("net.d").display()
+        );
+        std::fs::write(d.join("containers.conf"), conf).unwrap();
+        let p = Podman {
+            dir,
+            id: small_id(),
+        };
+        // The image: busybox and a web page.
+        let rootfs = d.join("rootfs");
+        for sub in ["bin", "www", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+        for applet in ["sh", "httpd", "wget", "ip", "sleep"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(rootfs.join("www/index.html"), "hello from podman\n").unwrap();
+        let tar = d.join("rootfs.tar");
+        harness::run_ok(
+            "tar",
+            &[
+                "-C",
+                rootfs.to_str().unwrap(),
+                "-cf",
+                tar.to_str().unwrap(),
+                ".",
+            ],
+        );
+        p.ok(&["import", tar.to_str().unwrap(), &p.image()]);
+        p
+    }
+
+    fn image(&self) -> String {
+        format!("localhost/cnitest:{:04x}", self.id)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let d = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .args(args)
+            .env("CONTAINERS_CONF", d.join("containers.conf"))
+            .output()
+            .expect("podman (apt-get install podman runc busybox-static; scripts/test.sh does)")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-af", "-t", "0"]);
+        let _ = self.run(&["system", "reset", "-f"]);
+    }
+}
+
+fn http_get(url: &str) -> Option<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import urllib.request; print(urllib.request.urlopen('{url}', timeout=3).read().decode().strip())"),
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn podman_network_containers_published_port_and_cleanup() {
+    let pm = Podman::new();
+    let id = pm.id;
+    let net = format!("cnitnet{id:04x}");
+    let subnet = format!("10.{}.{}.0/24", 236 + (id >> 12), (id >> 4) & 255);
+    let bridge = format!("cbp{id:04x}");
+    pm.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "--disable-dns",
+        &net,
+    ]);
+    // A bridge name no parallel run takes (podman numbers cni-podmanN per
+    // config directory).
+    let conf_path = pm.dir.path().join("net.d").join(format!("{net}.conflist"));
+    let mut conf: Value = serde_json::from_slice(&std::fs::read(&conf_path).unwrap()).unwrap();
+    assert_eq!(conf["cniVersion"], "0.4.0");
+    let kinds: Vec<&str> = conf["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["bridge", "portmap", "firewall", "tuning"]);
+    conf["plugins"][0]["bridge"] = json!(bridge);
+    std::fs::write(&conf_path, conf.to_string()).unwrap();
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(Path::new("/var/lib/cni/networks").join(&self.0));
+        }
+    }
+    let _state = Cleanup(net.clone());
+
+    let image = pm.image();
+    let a = format!("a{id:04x}");
+    pm.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &a,
+        "--network",
+        &net,
+        &image,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/www",
+    ]);
+    let ip_a = pm.ok(&[
+        "inspect",
+        &a,
+        "--format",
+        &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"),
+    ]);
+    assert!(
+        ip_a.starts_with(&subnet[..subnet.len() - 4]),
+        "{ip_a} not in {subnet}"
+    );
+    assert!(harness::link_exists(&bridge));
+    // Container to container.
+    let got = pm.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        &image,
+        "wget",
+        "-qO-",
+        &format!("http://{ip_a}:8080/"),
+    ]);
+    assert_eq!(got, "hello from podman");
+    // A published port, from the host.
+    let port = 22000 + (id as u16 % 8000);
+    let c = format!("c{id:04x}");
+    pm.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "-p",
+        &format!("{port}:8080"),
+        "--network",
+        &net,
+        &image,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/www",
+    ]);
+    let got = (0..10).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        http_get(&format!("http://127.0.0.1:{port}/"))
+    });
+    assert_eq!(got.as_deref(), Some("hello from podman"));
+
+    // Remove everything: nothing of the network is left.
+    pm.ok(&["rm", "-f", "-t", "0", &a, &c]);
+    pm.ok(&["network", "rm", &net]);
+    assert!(!harness::link_exists(&bridge), "bridge {bridge} left");
+    let prefix = &subnet[..subnet.len() - 5];
+    let mut text = harness::run_ok("nft", &["list", "ruleset"]);
+    text.push_str(&harness::run_ok("iptables-save", &[]));
+    let left: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!("{prefix}.")))
+        .collect();
+    assert!(left.is_empty(), "rules left: {left:#?}");
+    let records: Vec<String> = std::fs::read_dir(Path::new("/var/lib/cni/networks").join(&net))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(records.is_empty(), "address records left: {records:?}");
+}
