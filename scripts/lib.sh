@@ -64,17 +64,7 @@ ensure_cnitool() {
     local out="$PWD/target/tools/cnitool"
     [ -x "$out" ] && return 0
     ensure_packages golang-go golang-github-appc-cni-dev dpkg-dev
-    if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo "== adding a deb-src entry for bookworm (cnitool's source)"
-        cat > /etc/apt/sources.list.d/cni-plugins-rs-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        apt-get update -qq || die "apt-get update failed"
-    fi
+    ensure_deb_src
     local work
     work=$(mktemp -d)
     echo "== building cnitool from Debian's golang-github-appc-cni source"
@@ -85,4 +75,41 @@ SRC
     (cd "$work"/golang-github-appc-cni-*/ && GO111MODULE=off GOPATH=/usr/share/gocode \
         GOCACHE="$work/cache" go build -o "$out" ./cnitool) || die "building cnitool failed"
     rm -rf "$work"
+}
+
+# ensure_cri_pod: target/tools/cri-pod, our small CRI client
+# (scripts/cri/cri-pod.go), built offline with Debian's Go, gRPC and gogo
+# protobuf, and the CRI API that Debian's containerd source carries.
+ensure_cri_pod() {
+    local out="$PWD/target/tools/cri-pod"
+    [ -x "$out" ] && [ "$out" -nt scripts/cri/cri-pod.go ] && return 0
+    ensure_packages golang-go golang-google-grpc-dev golang-github-gogo-protobuf-dev dpkg-dev
+    ensure_deb_src
+    local work
+    work=$(mktemp -d)
+    echo "== building cri-pod against the CRI API of Debian's containerd source"
+    (cd "$work" && apt-get source --download-only containerd >/dev/null 2>&1) \
+        || die "apt-get source containerd failed"
+    tar -xf "$work"/containerd_*.orig.tar.* -C "$work"
+    mkdir -p "$work/gopath/src/k8s.io" "$work/gopath/src/cri-pod"
+    cp -r "$work"/containerd-*/vendor/k8s.io/cri-api "$work/gopath/src/k8s.io/"
+    cp scripts/cri/cri-pod.go "$work/gopath/src/cri-pod/"
+    mkdir -p "$(dirname "$out")"
+    (cd "$work/gopath/src/cri-pod" && GO111MODULE=off GOPATH="$work/gopath:/usr/share/gocode" \
+        GOCACHE="$work/cache" go build -o "$out" .) || die "building cri-pod failed"
+    rm -rf "$work"
+}
+
+# ensure_deb_src: a deb-src entry for bookworm (the clients' sources).
+ensure_deb_src() {
+    grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+    echo "== adding a deb-src entry for bookworm"
+    cat > /etc/apt/sources.list.d/cni-plugins-rs-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq || die "apt-get update failed"
 }

@@ -17,9 +17,10 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (the end-to-end tests run the built plugins)"
 cargo build --workspace --locked
-echo "== the real clients' tests need: the installed suite, cnitool"
+echo "== the real clients' tests need: the installed suite, cnitool, a CRI client"
 scripts/install.sh --prefix "$PWD/target/install/bin" --multicall
 ensure_cnitool
+ensure_cri_pod
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== tests that need a kernel with more features, in a VM"

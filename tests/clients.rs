@@ -440,3 +440,262 @@ fn podman_network_containers_published_port_and_cleanup() {
         .unwrap_or_default();
     assert!(records.is_empty(), "address records left: {records:?}");
 }
+
+// ---------------------------------------------------------------------------
+// containerd 1.6 CRI, a private instance, driven by cri-pod (our CRI client).
+
+struct Containerd {
+    dir: TempDir,
+    daemon: std::process::Child,
+    sock: PathBuf,
+}
+
+impl Containerd {
+    /// Start containerd with the CRI plugin using `conflist` and our
+    /// installed plugins; import a pause image made with podman.
+    fn start(conflist: &Value, pm: &Podman) -> Containerd {
+        let dir = TempDir::new("cnit-ctrd");
+        let d = dir.path().to_path_buf();
+        std::fs::create_dir_all(d.join("net.d")).unwrap();
+        std::fs::write(d.join("net.d/10-test.conflist"), conflist.to_string()).unwrap();
+        let pause = format!("localhost/cnitest-pause:{:04x}", pm.id);
+        let sock = d.join("containerd.sock");
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{bin}"
+    conf_dir = "{d}/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = sock.display(),
+            d = d.display(),
+            bin = installed().display(),
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd (apt-get install containerd; scripts/test.sh does)");
+        let c = Containerd { dir, daemon, sock };
+        for _ in 0..100 {
+            if c.sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(c.sock.exists(), "containerd did not start: {}", c.log());
+        // The pause image: busybox sleeping, saved by podman, imported.
+        let tar = d.join("pause.tar");
+        pm.ok(&[
+            "import",
+            "--change",
+            "ENTRYPOINT [\"/bin/sleep\", \"1000000\"]",
+            pm.dir.path().join("rootfs.tar").to_str().unwrap(),
+            &pause,
+        ]);
+        pm.ok(&[
+            "save",
+            "--format",
+            "docker-archive",
+            "-o",
+            tar.to_str().unwrap(),
+            &pause,
+        ]);
+        let out = Command::new("ctr")
+            .args([
+                "--address",
+                c.sock.to_str().unwrap(),
+                "-n",
+                "k8s.io",
+                "images",
+                "import",
+            ])
+            .arg(&tar)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ctr import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    fn cri(&self, args: &[&str]) -> String {
+        let out = Command::new(tool("cri-pod"))
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cri-pod {args:?}: {}\n--- containerd log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if let Ok(ids) = serde_json::from_str::<Vec<String>>(&self.cri_quiet(&["list"])) {
+            for id in ids {
+                self.cri_quiet(&["stop", &id]);
+                self.cri_quiet(&["rm", &id]);
+            }
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // Shims and mounts of the private instance.
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!("grep -o ' {root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"),
+            ])
+            .status();
+    }
+}
+
+impl Containerd {
+    fn cri_quiet(&self, args: &[&str]) -> String {
+        Command::new(tool("cri-pod"))
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn containerd_cri_pod_gets_its_network_and_gives_it_back() {
+    let pm = Podman::new();
+    let id = pm.id;
+    let text = std::fs::read_to_string(root().join("conf/10-containerd-net.conflist")).unwrap();
+    let mut conf: Value = serde_json::from_str(&text).unwrap();
+    let bridge = format!("cbk{id:04x}");
+    let data = TempDir::new("cnit-ctrd-ipam");
+    let v4 = format!("10.{}.{}.0/24", 232 + (id >> 12), (id >> 4) & 255);
+    conf["name"] = json!(format!("ctrd{id:04x}"));
+    conf["plugins"][0]["bridge"] = json!(bridge);
+    conf["plugins"][0]["ipam"]["dataDir"] = json!(data.str());
+    conf["plugins"][0]["ipam"]["ranges"] =
+        json!([[{"subnet": v4}], [{"subnet": format!("fd7a:{id:x}::/64")}]]);
+    let ctrd = Containerd::start(&conf, &pm);
+    struct DelLink(String);
+    impl Drop for DelLink {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+    let _bridge = DelLink(bridge.clone());
+
+    let port = 23000 + (id as u16 % 8000);
+    let pod: Value = serde_json::from_str(&ctrd.cri(&[
+        "run",
+        &format!("pod{id:04x}"),
+        &format!("uid-{id}"),
+        "default",
+        &format!("{port}:8080"),
+    ]))
+    .unwrap();
+    assert_eq!(pod["state"], "SANDBOX_READY", "{pod}");
+    let ip4 = pod["ip"].as_str().unwrap().to_string();
+    let ip6 = pod["additionalIps"][0].as_str().unwrap_or("").to_string();
+    assert!(ip4.starts_with(&v4[..v4.len() - 4]), "{pod}");
+    assert!(ip6.starts_with(&format!("fd7a:{id:x}:")), "{pod}");
+    // The addresses are in the pod's namespace, lo is up (loopback ran too).
+    let netns = pod["netns"].as_str().unwrap();
+    let ns_name = Path::new(netns)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let addrs = Command::new("ip")
+        .args(["-n", &ns_name, "-j", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    let addrs: Value = serde_json::from_slice(&addrs.stdout).unwrap();
+    let have = harness::global_addrs(&addrs);
+    assert!(
+        have.contains(&format!("{ip4}/24")) && have.contains(&format!("{ip6}/64")),
+        "{have:?}"
+    );
+    let lo = Command::new("ip")
+        .args(["-n", &ns_name, "-j", "link", "show", "dev", "lo"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&lo.stdout).contains("\"UP\""),
+        "lo not up"
+    );
+    // The port mapping reaches a server in the pod.
+    let server = Command::new("ip")
+        .args(["netns", "exec", &ns_name, "python3", "-c",
+            "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 8080)); s.listen(1)\nc,a=s.accept(); c.sendall(b'hello pod'); c.close()"])
+        .spawn()
+        .unwrap();
+    let got = (0..20).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tcp_get(None, "127.0.0.1", port)
+    });
+    let _ = server.wait_with_output();
+    assert_eq!(got.as_deref(), Some("hello pod"));
+    let sandbox = pod["id"].as_str().unwrap().to_string();
+
+    // Stop (DEL with the cached result), remove (DEL again, no netns).
+    ctrd.cri(&["stop", &sandbox]);
+    ctrd.cri(&["rm", &sandbox]);
+    let ports = Command::new("ip")
+        .args(["-j", "link", "show", "master", &bridge])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ports.stdout).trim(),
+        "[]",
+        "veths left on {bridge}"
+    );
+    let mut text = harness::run_ok("nft", &["list", "ruleset"]);
+    text.push_str(&harness::run_ok("iptables-save", &[]));
+    let left: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains(&sandbox) || l.contains(&format!("{ip4} ")) || l.contains(&format!("{ip4}:"))
+        })
+        .collect();
+    assert!(left.is_empty(), "rules left: {left:#?}");
+    let records: Vec<String> = std::fs::read_dir(data.path().join(conf["name"].as_str().unwrap()))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains('.') && !n.starts_with("last_reserved"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(records.is_empty(), "address records left: {records:?}");
+    // containerd deleted the pod's namespace.
+    assert!(!Path::new(netns).exists(), "{netns} left");
+}
