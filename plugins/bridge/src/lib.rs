@@ -249,6 +249,7 @@ impl Bridge {
         at: &Attachment,
         s: &Settings,
         undo: &mut Undo,
+        ipam_job: &mut IpamJob,
     ) -> Result<Success, CniError> {
         let host_ns = NetNs::current()?;
         let cont_ns = NetNs::open(&at.netns).map_err(|e| CniError::from(e).context("CNI_NETNS"))?;
@@ -297,9 +298,8 @@ impl Bridge {
             undo.spoof_ref = Some(id);
         }
 
-        if let Some(ipam_type) = &s.ipam {
-            let ipam_result = req.delegate_add(ipam_type)?;
-            undo.ipam = Some(ipam_type.clone());
+        if let Some(ipam_result) = ipam_job.result(undo) {
+            let ipam_result = ipam_result?;
             if ipam_result.ips.is_empty() {
                 return Err(CniError::internal("IPAM plugin returned missing IP config"));
             }
@@ -487,6 +487,32 @@ fn wait_port_up(host: &mut Socket, name: &str) -> Result<(), CniError> {
     )))
 }
 
+/// The IPAM ADD running beside the link work.
+struct IpamJob<'scope> {
+    kind: Option<String>,
+    pending: Option<std::thread::ScopedJoinHandle<'scope, Result<Success, CniError>>>,
+}
+
+impl IpamJob<'_> {
+    /// Wait for the IPAM result (once; None when there is no IPAM or it was
+    /// already taken). A success is recorded for undoing.
+    fn result(&mut self, undo: &mut Undo) -> Option<Result<Success, CniError>> {
+        let handle = self.pending.take()?;
+        let r = handle
+            .join()
+            .unwrap_or_else(|_| Err(CniError::internal("the IPAM worker thread panicked")));
+        if r.is_ok() {
+            undo.ipam = self.kind.clone();
+        }
+        Some(r)
+    }
+}
+
+/// A worker thread's outcome; a panic there is an error here.
+fn joined(r: std::thread::Result<Result<(), CniError>>) -> Result<(), CniError> {
+    r.unwrap_or_else(|_| Err(CniError::internal("a DEL worker thread panicked")))
+}
+
 /// DEL's view of the config: no validation beyond what is needed.
 fn del_ipam(req: &Request<Config>) -> Option<String> {
     req.conf.ipam_type().map(str::to_string)
@@ -502,38 +528,59 @@ impl Plugin for Bridge {
     fn add(&self, req: &Request<Config>, at: &Attachment) -> Result<Success, CniError> {
         let s = config::load(req)?;
         let mut undo = Undo::default();
-        match self.add_steps(req, at, &s, &mut undo) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                self.undo(req, at, undo);
-                Err(e)
+        std::thread::scope(|scope| {
+            // The IPAM plugin (a process) runs while the bridge and the veth
+            // pair are made.
+            let mut ipam_job = IpamJob {
+                kind: s.ipam.clone(),
+                pending: s
+                    .ipam
+                    .as_deref()
+                    .map(|t| scope.spawn(move || req.delegate_add(t))),
+            };
+            match self.add_steps(req, at, &s, &mut undo, &mut ipam_job) {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    // An allocation made meanwhile is undone with the rest.
+                    let _ = ipam_job.result(&mut undo);
+                    self.undo(req, at, undo);
+                    Err(e)
+                }
             }
-        }
+        })
     }
 
     fn del(&self, req: &Request<Config>, at: &Attachment<Option<PathBuf>>) -> Result<(), CniError> {
-        let mut errors: Vec<String> = Vec::new();
-        // The container end first (its peer on the bridge goes with it).
-        if let Err(e) = iface::delete_container_link(at.netns.as_deref(), &at.ifname) {
-            errors.push(e.msg);
-        }
-        if let Some(ipam_type) = del_ipam(req)
-            && let Err(e) = req.delegate(Command::Del, &ipam_type)
-        {
-            errors.push(e.msg);
-        }
-        // Rules are found from the names alone: no namespace or prevResult needed.
-        if let Err(e) = spoofcheck::teardown(&ref_id(&at.container_id, &at.ifname)) {
-            errors.push(e.msg);
-        }
+        let spoof_id = ref_id(&at.container_id, &at.ifname);
         let owner = masq::Owner {
             network: &req.conf.name,
             ifname: &at.ifname,
             container_id: &at.container_id,
         };
-        if let Err(e) = masq::teardown(&owner) {
-            errors.push(e.msg);
-        }
+        // Three independent jobs, each mostly waiting on the kernel (a
+        // link's unregistration, an nf_tables commit's RCU grace period, a
+        // process): run side by side. The rules are found from the names
+        // alone: no namespace or prevResult needed.
+        let (link, rules, ipam) = std::thread::scope(|scope| {
+            // The container end (its peer on the bridge goes with it).
+            let link =
+                scope.spawn(|| iface::delete_container_link(at.netns.as_deref(), &at.ifname));
+            let rules = scope.spawn(|| {
+                let a = spoofcheck::teardown(&spoof_id);
+                let b = masq::teardown(&owner);
+                a.and(b)
+            });
+            let ipam = match del_ipam(req) {
+                Some(t) => req.delegate(Command::Del, &t),
+                None => Ok(()),
+            };
+            (joined(link.join()), joined(rules.join()), ipam)
+        });
+        let errors: Vec<String> = [link, rules, ipam]
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| e.msg)
+            .collect();
         if errors.is_empty() {
             Ok(())
         } else {
