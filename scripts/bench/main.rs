@@ -14,11 +14,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod table;
+
 struct Opts {
     ours: PathBuf,
     reference: PathBuf,
     leases: Vec<usize>,
     runs: usize,
+    /// cnitool and cri-pod (target/tools).
+    tools: PathBuf,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -27,10 +31,14 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     let mut o = Opts {
-        ours: exe_dir,
+        ours: exe_dir.clone(),
         reference: PathBuf::from("/usr/lib/cni"),
         leases: vec![0, 1000, 60000],
         runs: 30,
+        tools: exe_dir
+            .parent()
+            .map(|t| t.join("tools"))
+            .unwrap_or_default(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -48,6 +56,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .map(|s| s.parse().map_err(|_| format!("bad lease count {s}")))
                     .collect::<Result<_, _>>()?
             }
+            "--tools" => o.tools = PathBuf::from(val()?),
             "--runs" => o.runs = val()?.parse().map_err(|_| format!("bad --runs {a}"))?,
             other => return Err(format!("unknown option {other}")),
         }
@@ -727,6 +736,31 @@ fn main() -> ExitCode {
         Some("host-local") => parse_opts(&args[1..]).and_then(|o| host_local(&o)),
         Some("bridge") => parse_opts(&args[1..]).and_then(|o| bridge(&o)),
         Some("chain") => parse_opts(&args[1..]).and_then(|o| chain(&o)),
+        Some("table") => parse_opts(&args[1..]).and_then(|o| table::table(&o)),
+        // cni-bench rss <binary> [stdin file]: the peak RSS (KiB) of one
+        // run with this process's CNI_* variables (VERSION if unset).
+        Some("rss") if args.len() >= 2 => {
+            let mut env: Vec<(&str, String)> = [
+                "CNI_COMMAND",
+                "CNI_CONTAINERID",
+                "CNI_NETNS",
+                "CNI_IFNAME",
+                "CNI_PATH",
+                "CNI_ARGS",
+                "GLIBC_TUNABLES",
+            ]
+            .into_iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+            .collect();
+            if env.is_empty() {
+                env.push(("CNI_COMMAND", "VERSION".to_string()));
+            }
+            let stdin = args
+                .get(2)
+                .map(|f| fs::read(f).unwrap_or_default())
+                .unwrap_or_default();
+            table::peak_rss_kib(Path::new(&args[1]), &env, &stdin).map(|k| println!("{k}"))
+        }
         Some(p @ ("macvlan" | "ipvlan")) => parse_opts(&args[1..]).and_then(|o| stacked(&o, p)),
         _ => Err(USAGE.into()),
     };

@@ -2,7 +2,8 @@
 // as kubelet makes them (there is no crictl in Debian).
 //
 //	cri-pod <socket> run <name> <uid> <namespace> [<hostPort>:<containerPort> ...]
-//	    prints {"id": ..., "ip": ..., "additionalIps": [...], "netns": ...}
+//	    prints {"id": ..., "ip": ..., "additionalIps": [...], "netns": ...};
+//	    with CRI_POD_HOST_NETWORK=1 the pod uses the host's network
 //	cri-pod <socket> status <id>
 //	cri-pod <socket> stop <id>
 //	cri-pod <socket> rm <id>
@@ -92,15 +93,23 @@ func main() {
 		if len(args) < 3 {
 			fail("run <name> <uid> <namespace> [hostPort:containerPort ...]")
 		}
+		// CRI_POD_HOST_NETWORK=1: the host's network (no CNI at all).
+		network := runtime.NamespaceMode_POD
+		if os.Getenv("CRI_POD_HOST_NETWORK") == "1" {
+			network = runtime.NamespaceMode_NODE
+		}
 		cfg := &runtime.PodSandboxConfig{
 			Metadata:     &runtime.PodSandboxMetadata{Name: args[0], Uid: args[1], Namespace: args[2]},
-			Hostname:     args[0],
 			LogDirectory: "/tmp",
 			Linux: &runtime.LinuxPodSandboxConfig{
 				SecurityContext: &runtime.LinuxSandboxSecurityContext{
-					NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_POD},
+					NamespaceOptions: &runtime.NamespaceOption{Network: network},
 				},
 			},
+		}
+		if network == runtime.NamespaceMode_POD {
+			// A host-network pod shares the host's UTS namespace too.
+			cfg.Hostname = args[0]
 		}
 		for _, m := range args[3:] {
 			parts := strings.SplitN(m, ":", 2)
