@@ -23,6 +23,8 @@ struct Opts {
     runs: usize,
     /// cnitool and cri-pod (target/tools).
     tools: PathBuf,
+    /// Where the multi-call binary is installed (default: `ours`).
+    multicall: PathBuf,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -39,7 +41,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             .parent()
             .map(|t| t.join("tools"))
             .unwrap_or_default(),
+        multicall: PathBuf::new(),
     };
+    let mut multicall = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -57,10 +61,12 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .collect::<Result<_, _>>()?
             }
             "--tools" => o.tools = PathBuf::from(val()?),
+            "--multicall" => multicall = Some(PathBuf::from(val()?)),
             "--runs" => o.runs = val()?.parse().map_err(|_| format!("bad --runs {a}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
+    o.multicall = multicall.unwrap_or_else(|| o.ours.clone());
     Ok(o)
 }
 
@@ -727,8 +733,10 @@ fn chain(o: &Opts) -> Result<(), String> {
 }
 
 const USAGE: &str =
-    "usage: cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
-       cni-bench bridge [--ours DIR] [--reference DIR] [--runs N]";
+    "usage: cni-bench table [--ours DIR] [--reference DIR] [--multicall DIR] [--tools DIR] [--runs N]
+       cni-bench host-local [--ours DIR] [--reference DIR] [--leases 0,1000,60000]
+       cni-bench bridge|macvlan|ipvlan|chain [--ours DIR] [--reference DIR] [--runs N]
+       cni-bench rss BINARY [STDIN FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
