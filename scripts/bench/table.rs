@@ -43,6 +43,9 @@ impl Line {
         self
     }
     fn render(&self) -> String {
+        if self.reference.is_nan() {
+            return format!("| {} | {:.2} {} | | | | |", self.what, self.ours, self.unit);
+        }
         let ratio = self.reference / self.ours;
         let (target, met) = match (self.target, self.bound) {
             (Some(t), _) => (format!(">= {t}x"), if ratio >= t { "yes" } else { "no" }),
@@ -126,6 +129,35 @@ fn add_del(
             .collect()
     };
     Ok((med_ms(sums(&a)), med_ms(sums(&b))))
+}
+
+/// What the kernel alone takes for the link work of one bridge ADD+DEL:
+/// create a veth pair in a namespace and delete it, over one netlink
+/// socket, no process started. No plugin can be faster than this.
+fn veth_floor(runs: usize) -> Result<Line, String> {
+    let ns = BenchNs::new("floor")?;
+    let handle = netns::NetNs::open(ns.path()).map_err(|e| e.to_string())?;
+    let mut sock = netlink::Socket::new_in(&handle).map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for r in 0..runs + 2 {
+        let start = Instant::now();
+        sock.create_link(&netlink::NewLink::veth("floor0", "floor1", None, 0, None))
+            .map_err(|e| e.to_string())?;
+        let link = sock.require_link("floor0").map_err(|e| e.to_string())?;
+        sock.delete_link(&link).map_err(|e| e.to_string())?;
+        if r >= 2 {
+            times.push(start.elapsed());
+        }
+    }
+    Ok(Line {
+        reference: f64::NAN,
+        ..Line::new(
+            "kernel alone: create + delete one veth pair (in process, no plugin)",
+            med_ms(times),
+            0.0,
+            "ms",
+        )
+    })
 }
 
 /// podman's conflist through cnitool: ADD then DEL, interleaved.
@@ -411,6 +443,23 @@ fn size_lines(o: &Opts) -> Vec<Line> {
     ]
 }
 
+/// Runs a command, its output kept for the error message only.
+fn quiet(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// A podman with private storage, our or the reference's plugins.
 struct Podman {
     dir: PathBuf,
@@ -563,6 +612,8 @@ struct Containerd {
     daemon: std::process::Child,
     sock: PathBuf,
     cri_pod: PathBuf,
+    /// The bridge its pods join (left by the last DEL, as with any bridge).
+    bridge: String,
 }
 
 impl Containerd {
@@ -572,8 +623,9 @@ impl Containerd {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("net.d")).map_err(|e| e.to_string())?;
         let n = if tag == "o" { 130 } else { 131 };
+        let bridge = format!("cbcd{}{tag}", pid % 1000);
         let conf = json!({"cniVersion": "1.0.0", "name": format!("ctrd-bench-{tag}"), "plugins": [
-            {"type": "bridge", "bridge": format!("cbcd{}{tag}", pid % 1000), "isGateway": true, "ipMasq": true,
+            {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": true,
              "ipam": {"type": "host-local", "dataDir": dir.join("ipam"), "ranges": [[{"subnet": format!("10.{n}.0.0/16")}]],
                       "routes": [{"dst": "0.0.0.0/0"}]}},
             {"type": "portmap", "capabilities": {"portMappings": true}}]});
@@ -603,6 +655,7 @@ impl Containerd {
             daemon,
             sock,
             cri_pod: o.tools.join("cri-pod"),
+            bridge,
         };
         for _ in 0..100 {
             if c.sock.exists() {
@@ -610,7 +663,7 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        sh(
+        quiet(
             "ctr",
             &[
                 "--address",
@@ -660,6 +713,9 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
         let root = self.dir.display().to_string();
         let _ = Command::new("sh")
             .args([
@@ -734,6 +790,7 @@ pub fn table(o: &Opts) -> Result<(), String> {
         runs,
     )?;
     lines.push(Line::new("bridge + host-local ADD+DEL, ipMasq", a, b, "ms").ratio_target(10.0));
+    lines.push(veth_floor(runs)?);
     step("macvlan");
     let master = MasterLink::new()?;
     let (a, b) = add_del(o, "macvlan", &json!({"master": master.0}), 4, runs)?;
