@@ -351,6 +351,37 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Ours and the reference, each with its own `Case` of `plugin` + `fields`
+/// (a bridge of its own, `<prefix><pid><o|r>`), two warm-up rounds, then
+/// `runs` timed ADD+DEL rounds, interleaved.
+fn interleaved(
+    o: &Opts,
+    plugin: &str,
+    fields: &serde_json::Value,
+    prefix: &str,
+    n: u8,
+    runs: usize,
+) -> Result<(Case, Case), String> {
+    let with_bridge = |tag: &str| {
+        let mut f = fields.clone();
+        if plugin == "bridge" {
+            f["bridge"] = json!(format!("{prefix}{}{tag}", std::process::id() % 1000));
+        }
+        f
+    };
+    let mut a = Case::new(&o.ours, plugin, "o", n, &with_bridge("o"))?;
+    let mut b = Case::new(&o.reference, plugin, "r", n + 1, &with_bridge("r"))?;
+    for w in 0..2 {
+        a.round(1000 + w, false)?;
+        b.round(1000 + w, false)?;
+    }
+    for r in 0..runs {
+        a.round(r, true)?;
+        b.round(r, true)?;
+    }
+    Ok((a, b))
+}
+
 /// One implementation running one config of `plugin` + host-local: its
 /// own namespace, subnet and IPAM directory; ADD then DEL per round.
 struct Case {
@@ -491,24 +522,7 @@ fn compare(
     );
     for (i, (label, fields)) in cases.iter().enumerate() {
         let n = u8::try_from(i * 2).unwrap_or(0);
-        let with_bridge = |tag: &str| {
-            let mut f = fields.clone();
-            if plugin == "bridge" {
-                f["bridge"] = json!(format!("cbench{}{tag}", std::process::id() % 1000));
-            }
-            f
-        };
-        let (fa, fb) = (with_bridge("o"), with_bridge("r"));
-        let mut a = Case::new(&o.ours, plugin, "o", n, &fa)?;
-        let mut b = Case::new(&o.reference, plugin, "r", n + 1, &fb)?;
-        for w in 0..2 {
-            a.round(1000 + w, false)?;
-            b.round(1000 + w, false)?;
-        }
-        for r in 0..runs {
-            a.round(r, true)?;
-            b.round(r, true)?;
-        }
+        let (a, b) = interleaved(o, plugin, fields, "cbench", n, runs)?;
         let ratio = |x: Duration, y: Duration| format!("{:.1}x", y.as_secs_f64() / x.as_secs_f64());
         let (aa, ba) = (Case::median(&a.adds), Case::median(&b.adds));
         let (ad, bd) = (Case::median(&a.dels), Case::median(&b.dels));

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{BenchNs, Case, ChainCase, MasterLink, Opts, bench_pair, median, run_plugin, sh};
+use crate::{
+    BenchNs, Case, ChainCase, MasterLink, Opts, bench_pair, interleaved, median, run_plugin, sh,
+};
 
 /// One line of the table.
 struct Line {
@@ -104,23 +106,7 @@ fn add_del(
     n: u8,
     runs: usize,
 ) -> Result<(f64, f64), String> {
-    let with_bridge = |tag: &str| {
-        let mut f = fields.clone();
-        if plugin == "bridge" {
-            f["bridge"] = json!(format!("cbt{}{tag}", std::process::id() % 1000));
-        }
-        f
-    };
-    let mut a = Case::new(&o.ours, plugin, "o", n, &with_bridge("o"))?;
-    let mut b = Case::new(&o.reference, plugin, "r", n + 1, &with_bridge("r"))?;
-    for w in 0..2 {
-        a.round(1000 + w, false)?;
-        b.round(1000 + w, false)?;
-    }
-    for r in 0..runs {
-        a.round(r, true)?;
-        b.round(r, true)?;
-    }
+    let (a, b) = interleaved(o, plugin, fields, "cbt", n, runs)?;
     let sums = |c: &Case| -> Vec<Duration> {
         c.adds
             .iter()
@@ -443,6 +429,15 @@ fn size_lines(o: &Opts) -> Vec<Line> {
     ]
 }
 
+/// A command's stdout, or an error with its stderr.
+fn stdout_of(mut cmd: Command, what: &str) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs a command, its output kept for the error message only.
 fn quiet(cmd: &str, args: &[&str]) -> Result<(), String> {
     let out = Command::new(cmd)
@@ -508,24 +503,16 @@ impl Podman {
     }
 
     fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("podman")
-            .arg("--root")
+        let mut cmd = Command::new("podman");
+        cmd.arg("--root")
             .arg(self.dir.join("root"))
             .arg("--runroot")
             .arg(self.dir.join("runroot"))
             .arg("--tmpdir")
             .arg(self.dir.join("tmp"))
             .args(args)
-            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
-            .output()
-            .map_err(|e| format!("podman: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "podman {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"));
+        stdout_of(cmd, &format!("podman {args:?}"))
     }
 }
 
@@ -679,19 +666,11 @@ impl Containerd {
     }
 
     fn cri(&self, args: &[&str], host_net: bool) -> Result<String, String> {
-        let out = Command::new(&self.cri_pod)
-            .arg(&self.sock)
+        let mut cmd = Command::new(&self.cri_pod);
+        cmd.arg(&self.sock)
             .args(args)
-            .env("CRI_POD_HOST_NETWORK", if host_net { "1" } else { "0" })
-            .output()
-            .map_err(|e| format!("cri-pod: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cri-pod {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            .env("CRI_POD_HOST_NETWORK", if host_net { "1" } else { "0" });
+        stdout_of(cmd, &format!("cri-pod {args:?}"))
     }
 
     /// One pod's run, stop and remove.
