@@ -27,7 +27,7 @@ pub use error::Error;
 pub use link::{BridgePort, Link, NewLink, PortVlan, format_mac, parse_mac};
 pub use neigh::Neighbour;
 pub use route::Route;
-pub use socket::{Socket, ext_ack_message};
+pub use socket::{Socket, ext_ack_message, open_raw};
 
 pub use netlink_packet_route as packet;
 

@@ -36,21 +36,29 @@ enum Exchange {
     Truncated,
 }
 
+/// A netlink socket of `protocol` in the calling thread's namespace, bound
+/// and connected to the kernel, whose errors echo only our header and carry
+/// the kernel's message; `name` goes into error messages ("open <name>
+/// socket"). Shared with the nf_tables socket.
+pub fn open_raw(protocol: isize, name: &str) -> Result<RawSocket> {
+    let mut sock =
+        RawSocket::new(protocol).map_err(|e| Error::io(format!("open {name} socket"), e))?;
+    sock.bind_auto()
+        .map_err(|e| Error::io(format!("bind {name} socket"), e))?;
+    let _ = sock.set_cap_ack(true);
+    let _ = sock.set_ext_ack(true);
+    sock.connect(&SocketAddr::new(0, 0))
+        .map_err(|e| Error::io(format!("connect {name} socket"), e))?;
+    Ok(sock)
+}
+
 impl Socket {
     /// A socket in the calling thread's namespace.
     pub fn new() -> Result<Socket> {
-        let mut sock =
-            RawSocket::new(NETLINK_ROUTE).map_err(|e| Error::io("open netlink socket", e))?;
-        sock.bind_auto()
-            .map_err(|e| Error::io("bind netlink socket", e))?;
+        let sock = open_raw(NETLINK_ROUTE, "netlink")?;
         // Kernel-side filtering of dumps (by ifindex, family) where supported;
         // results are filtered here too, so older kernels only cost time.
         let _ = sock.set_netlink_get_strict_chk(true);
-        // Errors echo only our header, and carry the kernel's message.
-        let _ = sock.set_cap_ack(true);
-        let _ = sock.set_ext_ack(true);
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io("connect netlink socket", e))?;
         Ok(Socket {
             sock,
             seq: 0,

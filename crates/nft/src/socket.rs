@@ -1,6 +1,6 @@
 //! The NETLINK_NETFILTER socket.
 
-use netlink_sys::{Socket as RawSocket, SocketAddr};
+use netlink_sys::Socket as RawSocket;
 use nix::errno::Errno;
 use nix::libc;
 
@@ -85,14 +85,7 @@ fn nft_type(kind: u16) -> u16 {
 
 impl Socket {
     pub fn new() -> Result<Socket> {
-        let mut sock =
-            RawSocket::new(NETLINK_NETFILTER).map_err(|e| Error::io("open nf_tables socket", e))?;
-        sock.bind_auto()
-            .map_err(|e| Error::io("bind nf_tables socket", e))?;
-        let _ = sock.set_cap_ack(true);
-        let _ = sock.set_ext_ack(true);
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io("connect nf_tables socket", e))?;
+        let sock = netlink::open_raw(NETLINK_NETFILTER, "nf_tables")?;
         Ok(Socket {
             sock,
             seq: 0,
