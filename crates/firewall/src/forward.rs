@@ -25,7 +25,8 @@ use nft::expr::{
 };
 use nft::{BaseChain, Batch, ChainType, Expr, Family, Hook, Socket, Verdict};
 
-use crate::{iptables, nft_error};
+use crate::iptables::{self, Saved};
+use crate::nft_error;
 
 pub const FORWARD_CHAIN: &str = "CNI-FORWARD";
 pub const DEFAULT_ADMIN_CHAIN: &str = "CNI-ADMIN";
@@ -77,40 +78,6 @@ fn address_rules(ip: IpAddr) -> [String; 2] {
     ]
 }
 
-struct Saved(String);
-
-impl Saved {
-    fn load(v6: bool) -> Result<Saved, CniError> {
-        let tool = if v6 {
-            "ip6tables-save"
-        } else {
-            "iptables-save"
-        };
-        iptables::run_stdout(tool, &["-t", "filter"]).map(Saved)
-    }
-
-    fn has_chain(&self, chain: &str) -> bool {
-        let decl = format!(":{chain} ");
-        self.0.lines().any(|l| l.starts_with(&decl))
-    }
-
-    fn rules<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a str> {
-        let prefix = format!("-A {chain} ");
-        self.0
-            .lines()
-            .filter_map(move |l| l.strip_prefix(prefix.as_str()))
-    }
-
-    fn has_rule(&self, chain: &str, rule: &str) -> bool {
-        self.rules(chain).any(|r| r == rule)
-    }
-
-    fn jumps(&self, chain: &str, target: &str) -> bool {
-        let end = format!("-j {target}");
-        self.rules(chain).any(|r| r.ends_with(&end))
-    }
-}
-
 fn quote(s: &str) -> String {
     iptables::quote(s)
 }
@@ -124,20 +91,20 @@ pub fn setup_iptables(
     ingress: Ingress,
     bridge: Option<&str>,
 ) -> Result<(), CniError> {
-    let saved = Saved::load(v6)?;
+    let saved = Saved::load(v6, "filter")?;
     let mut s = String::from("*filter\n");
     for chain in [FORWARD_CHAIN, admin_chain] {
         if !saved.has_chain(chain) {
             s.push_str(&format!(":{chain} - [0:0]\n"));
         }
     }
-    if !saved.jumps("FORWARD", FORWARD_CHAIN) {
+    if !saved.jumps_to("FORWARD", FORWARD_CHAIN) {
         s.push_str(&format!(
             "-I FORWARD 1 -m comment --comment {} -j {FORWARD_CHAIN}\n",
             quote(RULES_COMMENT)
         ));
     }
-    if !saved.jumps(FORWARD_CHAIN, admin_chain) {
+    if !saved.jumps_to(FORWARD_CHAIN, admin_chain) {
         s.push_str(&format!(
             "-I {FORWARD_CHAIN} 1 -m comment --comment {} -j {admin_chain}\n",
             quote(ADMIN_COMMENT)
@@ -157,7 +124,7 @@ pub fn setup_iptables(
                 s.push_str(&format!(":{chain} - [0:0]\n"));
             }
         }
-        if !saved.jumps("FORWARD", STAGE1) {
+        if !saved.jumps_to("FORWARD", STAGE1) {
             s.push_str(&format!(
                 "-I FORWARD 1 -m comment --comment {c} -j {STAGE1}\n"
             ));
@@ -183,7 +150,7 @@ pub fn setup_iptables(
             ));
         }
         for chain in [STAGE1, STAGE2] {
-            if !saved.jumps(chain, "RETURN") {
+            if !saved.jumps_to(chain, "RETURN") {
                 s.push_str(&format!("-A {chain} -m comment --comment {c} -j RETURN\n"));
             }
         }
@@ -213,7 +180,7 @@ pub fn teardown_iptables(v6: bool, ips: &[IpAddr]) -> Result<(), CniError> {
     if ips.is_empty() || !maybe_iptables(v6) {
         return Ok(());
     }
-    let saved = Saved::load(v6)?;
+    let saved = Saved::load(v6, "filter")?;
     let mut s = String::from("*filter\n");
     let mut any = false;
     for &ip in ips {
@@ -236,13 +203,13 @@ pub fn check_iptables(v6: bool, ips: &[IpAddr], admin_chain: &str) -> Result<(),
     if ips.is_empty() {
         return Ok(());
     }
-    let saved = Saved::load(v6)?;
-    if !saved.jumps("FORWARD", FORWARD_CHAIN) {
+    let saved = Saved::load(v6, "filter")?;
+    if !saved.jumps_to("FORWARD", FORWARD_CHAIN) {
         return Err(CniError::internal(format!(
             "expected FORWARD rule jumping to {FORWARD_CHAIN} not found"
         )));
     }
-    if !saved.jumps(FORWARD_CHAIN, admin_chain) {
+    if !saved.jumps_to(FORWARD_CHAIN, admin_chain) {
         return Err(CniError::internal(format!(
             "expected {FORWARD_CHAIN} rule jumping to {admin_chain} not found"
         )));

@@ -174,6 +174,58 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// An `iptables-save -t <table>` listing, read once and queried.
+pub struct Saved(String);
+
+impl Saved {
+    pub fn load(v6: bool, table: &str) -> Result<Saved, CniError> {
+        let tool = if v6 {
+            "ip6tables-save"
+        } else {
+            "iptables-save"
+        };
+        run_stdout(tool, &["-t", table]).map(Saved)
+    }
+
+    pub fn has_chain(&self, chain: &str) -> bool {
+        let decl = format!(":{chain} ");
+        self.0.lines().any(|l| l.starts_with(&decl))
+    }
+
+    /// The rules of `chain` as listed (`-A <chain> ...` lines).
+    pub fn lines<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a str> {
+        let prefix = format!("-A {chain} ");
+        self.0.lines().filter(move |l| l.starts_with(&prefix))
+    }
+
+    /// The rules of `chain` without the `-A <chain> ` in front.
+    pub fn rules<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a str> {
+        let prefix = format!("-A {chain} ");
+        self.0
+            .lines()
+            .filter_map(move |l| l.strip_prefix(prefix.as_str()))
+    }
+
+    pub fn has_rule(&self, chain: &str, rule: &str) -> bool {
+        self.rules(chain).any(|r| r == rule)
+    }
+
+    /// Whether a rule of `chain` jumps to `target`.
+    pub fn jumps_to(&self, chain: &str, target: &str) -> bool {
+        self.jumps(chain, target).next().is_some()
+    }
+
+    /// The lines of `chain` that jump to `target`.
+    pub fn jumps<'a>(&'a self, chain: &str, target: &'a str) -> impl Iterator<Item = &'a str> {
+        self.lines(chain).filter(move |l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["-j", target])
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,8 @@ use nft::expr::{
 };
 use nft::{BaseChain, Batch, ChainType, Expr, Family, Hook, Socket, Verdict};
 
-use crate::{hash_hex, iptables, nft_error};
+use crate::iptables::{self, Saved};
+use crate::{hash_hex, nft_error};
 
 pub const TABLE: &str = "cni_hostport";
 const HOSTPORTS: &str = "hostports";
@@ -342,40 +343,6 @@ fn mark(bit: u32) -> String {
     format!("{v:#x}/{v:#x}")
 }
 
-/// An `iptables-save -t nat` listing.
-struct Saved(String);
-
-impl Saved {
-    fn load(v6: bool) -> Result<Saved, CniError> {
-        let tool = if v6 {
-            "ip6tables-save"
-        } else {
-            "iptables-save"
-        };
-        iptables::run_stdout(tool, &["-t", "nat"]).map(Saved)
-    }
-
-    fn has_chain(&self, chain: &str) -> bool {
-        let decl = format!(":{chain} ");
-        self.0.lines().any(|l| l.starts_with(&decl))
-    }
-
-    /// The rules of `chain` (`-A <chain> ...` lines).
-    fn rules<'a>(&'a self, chain: &str) -> impl Iterator<Item = &'a str> {
-        let prefix = format!("-A {chain} ");
-        self.0.lines().filter(move |l| l.starts_with(&prefix))
-    }
-
-    fn jumps<'a>(&'a self, chain: &str, target: &'a str) -> impl Iterator<Item = &'a str> {
-        self.rules(chain).filter(move |l| {
-            l.split_whitespace()
-                .collect::<Vec<_>>()
-                .windows(2)
-                .any(|w| w == ["-j", target])
-        })
-    }
-}
-
 fn fmt_ip_port(ip: IpAddr, port: u16) -> String {
     match ip {
         IpAddr::V4(a) => format!("{a}:{port}"),
@@ -446,7 +413,7 @@ fn dnat_rules(s: &Setup) -> (Vec<String>, Vec<String>) {
 /// Install the mappings of one container address in the iptables layout.
 pub fn setup_iptables(s: &Setup) -> Result<(), CniError> {
     let v6 = s.container.is_ipv6();
-    let saved = Saved::load(v6)?;
+    let saved = Saved::load(v6, "nat")?;
     let chain = dnat_chain(s.network, s.container_id);
     let mut script = String::from("*nat\n");
     if s.snat && s.external_set_mark_chain.is_none() {
@@ -454,7 +421,7 @@ pub fn setup_iptables(s: &Setup) -> Result<(), CniError> {
         if !saved.has_chain(SETMARK_CHAIN) {
             script.push_str(&format!(":{SETMARK_CHAIN} - [0:0]\n"));
         }
-        if saved.rules(SETMARK_CHAIN).next().is_none() {
+        if saved.lines(SETMARK_CHAIN).next().is_none() {
             script.push_str(&format!(
                 "-A {SETMARK_CHAIN} -m comment --comment \"CNI portfwd masquerade mark\" -j MARK --set-xmark {m}\n"
             ));
@@ -462,7 +429,7 @@ pub fn setup_iptables(s: &Setup) -> Result<(), CniError> {
         if !saved.has_chain(MASQ_CHAIN) {
             script.push_str(&format!(":{MASQ_CHAIN} - [0:0]\n"));
         }
-        if saved.rules(MASQ_CHAIN).next().is_none() {
+        if saved.lines(MASQ_CHAIN).next().is_none() {
             script.push_str(&format!(
                 "-A {MASQ_CHAIN} -m mark --mark {m} -j MASQUERADE\n"
             ));
@@ -526,7 +493,9 @@ pub fn teardown_iptables(network: &str, container_id: &str) -> Result<(), CniErr
         if !maybe_iptables(v6, &chains) {
             continue;
         }
-        let Ok(saved) = Saved::load(v6) else { continue };
+        let Ok(saved) = Saved::load(v6, "nat") else {
+            continue;
+        };
         let mut script = String::from("*nat\n");
         let mut any = false;
         for (chain, entry) in [(&chains[0], DNAT_CHAIN), (&chains[1], "CNI-HOSTPORT-SNAT")] {
@@ -551,13 +520,13 @@ pub fn teardown_iptables(network: &str, container_id: &str) -> Result<(), CniErr
 /// the entry rules exist.
 pub fn check_iptables(s: &Setup) -> Result<(), CniError> {
     let v6 = s.container.is_ipv6();
-    let saved = Saved::load(v6)?;
+    let saved = Saved::load(v6, "nat")?;
     let chain = dnat_chain(s.network, s.container_id);
     if !saved.has_chain(&chain) {
         return Err(CniError::internal(format!("chain {chain} does not exist")));
     }
     let (rules, entries) = dnat_rules(s);
-    if saved.rules(&chain).count() < rules.len() {
+    if saved.lines(&chain).count() < rules.len() {
         return Err(CniError::internal(format!("chain {chain} misses rules")));
     }
     if saved.jumps(DNAT_CHAIN, &chain).count() < entries.len() {
